@@ -1,0 +1,1 @@
+"""Corpus synthesis, manifests, features, BPE and batches."""

@@ -1,0 +1,1 @@
+"""Streaming Zipformer transducer: encoder, decoder, joiner, loss wiring."""
