@@ -344,8 +344,8 @@ class ScaledAdam(torch.optim.Optimizer):
         first_state["model_norms"][step % period] = tot_norm
         if step % period == 0:
             self._update_clipping_threshold(clipping_scale, first_state)
-        if step < period:
-            return 1.0
+        if step < period or "model_norm_threshold" not in first_state:
+            return 1.0  # no threshold yet (also when clipping was switched on when resuming)
         scale = min(1.0, first_state["model_norm_threshold"] / (tot_norm.item() + _TINY_NORM))
         if scale < 1.0:
             first_state["num_clipped"] += 1
