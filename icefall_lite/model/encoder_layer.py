@@ -1,0 +1,191 @@
+"""One Zipformer layer and its sub-modules: feed-forward, causal pooling, causal convolution.
+
+Every module with memory of the past takes its cache and returns the updated one, so the whole-utterance
+forward (empty attention caches, zero convolution and pooling state) and chunk-by-chunk streaming run
+the same code.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import List, NamedTuple, Tuple
+
+import torch
+from torch import Tensor, nn
+
+from icefall_lite.model.attention import RelPositionMultiheadAttention
+from icefall_lite.model.grad_regularizers import ActivationBalancer, Whiten
+from icefall_lite.model.scaling import BasicNorm, DoubleSwish, ScaledLinear
+from icefall_lite.model.warmup import linear_warmup
+
+# Dynamic dropout of the pooling, attention and convolution modules: 0.2 -> 0.0 over the first 2000 batches.
+DYNAMIC_DROPOUT_WARMUP = (0.0, 2000.0, 0.2, 0.0)
+# Lower clamp of the learned bypass scale: 0.75 -> 0.25 over 20000 batches (upper clamp 1.0), skipped w.p. 0.1.
+BYPASS_CLAMP_MIN_WARMUP = (0.0, 20000.0, 0.75, 0.25)
+
+
+class LayerCache(NamedTuple):
+    """What one layer remembers between chunks (batch N, channels C, S cached attention frames).
+
+    len: (N,) int64 frames seen; avg: (N, C) their running mean (pooling); key: (S, N, A) attention keys;
+    val, val2: (S, N, A / 2) values of ``forward`` and ``forward2``; conv1, conv2: (N, C, kernel - 1) last
+    inputs of the two depthwise convolutions.
+    """
+
+    len: Tensor
+    avg: Tensor
+    key: Tensor
+    val: Tensor
+    val2: Tensor
+    conv1: Tensor
+    conv2: Tensor
+
+
+class FeedforwardModule(nn.Module):
+    """Linear -> ActivationBalancer -> DoubleSwish -> Dropout -> Linear (initial scale 0.01)."""
+
+    def __init__(self, embed_dim: int, feedforward_dim: int, dropout: float) -> None:
+        super().__init__()
+        self.in_proj = nn.Linear(embed_dim, feedforward_dim)
+        self.balancer = ActivationBalancer(feedforward_dim, channel_dim=-1, max_abs=10.0, min_prob=0.25)
+        self.activation = DoubleSwish()
+        self.dropout = nn.Dropout(dropout)
+        self.out_proj = ScaledLinear(feedforward_dim, embed_dim, initial_scale=0.01)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x: (T, N, C) -> (T, N, C)."""
+        return self.out_proj(self.dropout(self.activation(self.balancer(self.in_proj(x)))))
+
+
+class PoolingModule(nn.Module):
+    """Causal cumulative mean over all frames seen so far, then a linear projection (no bias)."""
+
+    def __init__(self, embed_dim: int) -> None:
+        super().__init__()
+        self.proj = ScaledLinear(embed_dim, embed_dim, bias=False, initial_scale=0.1)
+
+    def forward(self, x: Tensor, pad_mask: Tensor, cached_len: Tensor, cached_avg: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+        """
+        Args:
+          x: (T, N, C) float; pad_mask: (N, T) bool, True at padding frames (left out of the mean).
+          cached_len: (N,) int64 frames seen before x; cached_avg: (N, C) their mean.
+        Returns:
+          (T, N, C) projected running means, the new cached_len (N,) and cached_avg (N, C).
+        """
+        valid = (~pad_mask).t().unsqueeze(-1).to(x.dtype)
+        count = valid.cumsum(dim=0) + cached_len.unsqueeze(-1).to(x.dtype)
+        total = (x * valid).cumsum(dim=0) + cached_avg * cached_len.unsqueeze(-1).to(x.dtype)
+        mean = total / count.clamp(min=1.0)
+        new_len = cached_len + (~pad_mask).sum(dim=1)
+        return self.proj(mean), new_len, mean[-1]
+
+
+class ConvolutionModule(nn.Module):
+    """Causal convolution block: pointwise (C -> 2C) -> GLU -> depthwise conv over time (left context
+    ``kernel_size - 1`` frames from the cache) -> DoubleSwish -> pointwise (C -> C, initial scale 0.05).
+
+    The pointwise convolutions are written as linear layers over channels.
+    """
+
+    def __init__(self, channels: int, kernel_size: int) -> None:
+        super().__init__()
+        self.pointwise_conv1 = nn.Linear(channels, 2 * channels)
+        self.balancer1 = ActivationBalancer(2 * channels, channel_dim=-1, max_abs=10.0, min_positive=0.05, max_positive=1.0)
+        self.depthwise_conv = nn.Conv1d(channels, channels, kernel_size, groups=channels)
+        self.balancer2 = ActivationBalancer(channels, channel_dim=1, min_positive=0.05, max_positive=1.0, max_abs=20.0)
+        self.activation = DoubleSwish()
+        self.pointwise_conv2 = ScaledLinear(channels, channels, initial_scale=0.05)
+
+    def forward(self, x: Tensor, pad_mask: Tensor, cache: Tensor) -> Tuple[Tensor, Tensor]:
+        """
+        Args:
+          x: (T, N, C) float; pad_mask: (N, T) bool, True at padding (zeroed before the depthwise conv).
+          cache: (N, C, kernel_size - 1) the depthwise conv's previous inputs (zeros at utterance start).
+        Returns:
+          (T, N, C) output and the new cache (N, C, kernel_size - 1).
+        """
+        x = nn.functional.glu(self.balancer1(self.pointwise_conv1(x)), dim=-1)
+        x = x.masked_fill(pad_mask.t().unsqueeze(-1), 0.0)
+        x = torch.cat([cache, x.permute(1, 2, 0)], dim=2)
+        new_cache = x[:, :, x.size(2) - cache.size(2) :]
+        x = self.activation(self.balancer2(self.depthwise_conv(x)))
+        return self.pointwise_conv2(x.permute(2, 0, 1)), new_cache
+
+
+class ZipformerEncoderLayer(nn.Module):
+    """FF1, pooling, attention, conv1, FF2, attention.forward2 (same weights), conv2, FF3, then BasicNorm and a
+    learned bypass ``src_orig + bypass_scale * (src - src_orig)``.
+
+    In training the pooling, attention and convolution modules are each skipped with the dynamic dropout
+    probability and the bypass scale is clamped (see the ``*_WARMUP`` constants); ``batch_count`` is set by
+    ``set_batch_count``.
+    """
+
+    def __init__(
+        self, embed_dim: int, attention_dim: int, num_heads: int, feedforward_dim: int, kernel_size: int, pos_dim: int, dropout: float
+    ) -> None:
+        super().__init__()
+        self.batch_count = 0.0
+        self.feed_forward1 = FeedforwardModule(embed_dim, feedforward_dim, dropout)
+        self.pooling = PoolingModule(embed_dim)
+        self.self_attn = RelPositionMultiheadAttention(embed_dim, attention_dim, num_heads, pos_dim)
+        self.conv_module1 = ConvolutionModule(embed_dim, kernel_size)
+        self.feed_forward2 = FeedforwardModule(embed_dim, feedforward_dim, dropout)
+        self.conv_module2 = ConvolutionModule(embed_dim, kernel_size)
+        self.feed_forward3 = FeedforwardModule(embed_dim, feedforward_dim, dropout)
+        self.balancer = ActivationBalancer(embed_dim, channel_dim=-1, min_positive=0.45, max_positive=0.55, max_abs=6.0)
+        self.norm_final = BasicNorm(embed_dim)
+        self.bypass_scale = nn.Parameter(torch.tensor(0.5))
+        self.whiten = Whiten(num_groups=1, whitening_limit=5.0, prob=(0.025, 0.25), grad_scale=0.01)
+
+    def forward(self, src: Tensor, pos_emb: Tensor, attn_mask: Tensor, pad_mask: Tensor, cache: LayerCache) -> Tuple[Tensor, LayerCache]:
+        """
+        Args:
+          src: (T, N, C) float; pos_emb: (S + 2T - 1, C) relative-position embeddings;
+          attn_mask: (N, T or 1, S + T) bool, True = masked; pad_mask: (N, T) bool, True at padding frames;
+          cache: the layer's state before src (S cached attention frames).
+        Returns:
+          (T, N, C) output and the updated cache.
+        """
+        src_orig = src
+        skip = self._modules_to_skip() if self.training else [False, False, False, False]
+        new_len, new_avg, new_key, new_val, new_val2 = cache.len, cache.avg, cache.key, cache.val, cache.val2
+        new_conv1, new_conv2 = cache.conv1, cache.conv2
+
+        src = src + self.feed_forward1(src)
+        if not skip[0]:
+            pooled, new_len, new_avg = self.pooling(src, pad_mask, cache.len, cache.avg)
+            src = src + pooled
+        if not skip[1]:
+            attn_out, weights, new_key, new_val = self.self_attn(src, pos_emb, attn_mask, cache.key, cache.val)
+            src = src + attn_out
+        if not skip[2]:
+            conv_out, new_conv1 = self.conv_module1(src, pad_mask, cache.conv1)
+            src = src + conv_out
+        src = src + self.feed_forward2(src)
+        if not skip[1]:
+            attn_out, new_val2 = self.self_attn.forward2(src, weights, cache.val2)
+            src = src + attn_out
+        if not skip[3]:
+            conv_out, new_conv2 = self.conv_module2(src, pad_mask, cache.conv2)
+            src = src + conv_out
+        src = src + self.feed_forward3(src)
+
+        src = self.norm_final(self.balancer(src))
+        bypass_scale = self._clamped_bypass_scale() if self.training else self.bypass_scale
+        src = self.whiten(src_orig + (src - src_orig) * bypass_scale)
+        return src, LayerCache(new_len, new_avg, new_key, new_val, new_val2, new_conv1, new_conv2)
+
+    @torch.jit.unused
+    def _modules_to_skip(self) -> List[bool]:
+        """Dynamic dropout draws for (pooling, attention, conv1, conv2)."""
+        begin, end, initial, final = DYNAMIC_DROPOUT_WARMUP
+        prob = linear_warmup(self.batch_count, begin, end, initial, final)
+        return [random.random() < prob for _ in range(4)]
+
+    @torch.jit.unused
+    def _clamped_bypass_scale(self) -> Tensor:
+        if random.random() < 0.1:
+            return self.bypass_scale
+        begin, end, initial, final = BYPASS_CLAMP_MIN_WARMUP
+        return self.bypass_scale.clamp(min=linear_warmup(self.batch_count, begin, end, initial, final), max=1.0)

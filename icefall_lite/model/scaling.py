@@ -1,0 +1,113 @@
+"""Small layers of the Zipformer: scaled-init linear layers, BasicNorm, DoubleSwish, a memory-light softmax.
+
+Gradient-only regularizers (identity in the forward pass) live in ``grad_regularizers.py``.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Tuple
+
+import torch
+from torch import Tensor, nn
+
+# DoubleSwish's derivative x -> d/dx [x * sigmoid(x - 1)] lies in [-0.0437, 1.2): stored in 8 bits over this range.
+_DERIV_FLOOR = -0.043637
+_DERIV_CEIL = 1.2
+
+
+def ScaledLinear(in_features: int, out_features: int, bias: bool = True, initial_scale: float = 1.0) -> nn.Linear:
+    """An ``nn.Linear`` whose initial weight is multiplied by ``initial_scale`` and bias drawn from
+    U(-0.1 * initial_scale, 0.1 * initial_scale). Nothing is rescaled at run time."""
+    linear = nn.Linear(in_features, out_features, bias=bias)
+    with torch.no_grad():
+        linear.weight.mul_(initial_scale)
+        if linear.bias is not None:
+            linear.bias.uniform_(-0.1 * initial_scale, 0.1 * initial_scale)
+    return linear
+
+
+class BasicNorm(nn.Module):
+    """LayerNorm without scale or bias: ``x * (mean(x^2 over channels) + exp(eps))^-0.5``.
+
+    ``eps`` is a learned log-epsilon (initially log 0.25); in training, with probability 0.25, it is clamped
+    to ``eps_range`` so that it drifts back when outside it.
+    """
+
+    def __init__(self, num_channels: int, eps: float = 0.25, eps_range: Tuple[float, float] = (-3.0, 3.0)) -> None:
+        super().__init__()
+        self.num_channels = num_channels
+        self.eps_min, self.eps_max = eps_range
+        self.eps = nn.Parameter(torch.tensor(eps).log())
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x: (..., num_channels) float -> same shape, normalized over the last dim."""
+        if x.size(-1) != self.num_channels:
+            raise ValueError(f"BasicNorm expects x of shape (..., {self.num_channels}), got {tuple(x.shape)}")
+        eps = self.eps
+        if self.training:
+            eps = self._random_clamp(eps)
+        return x * (x.pow(2).mean(dim=-1, keepdim=True) + eps.exp()).rsqrt()
+
+    @torch.jit.unused
+    def _random_clamp(self, eps: Tensor) -> Tensor:
+        return eps.clamp(min=self.eps_min, max=self.eps_max) if random.random() < 0.25 else eps
+
+
+class _DoubleSwishFunction(torch.autograd.Function):
+    """x * sigmoid(x - 1), saving its derivative as uint8 (randomly dithered) instead of x."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor) -> Tensor:
+        x32 = x.float()
+        s = torch.sigmoid(x32 - 1.0)
+        y = x32 * s
+        if x.requires_grad:
+            deriv = y * (1.0 - s) + s
+            scaled = (deriv - _DERIV_FLOOR) * (255.0 / (_DERIV_CEIL - _DERIV_FLOOR)) + torch.rand_like(deriv)
+            ctx.save_for_backward(scaled.to(torch.uint8))
+        return y.to(torch.float16) if torch.is_autocast_enabled() else y.to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, y_grad: Tensor) -> Tensor:
+        (quantized,) = ctx.saved_tensors
+        deriv = quantized.to(y_grad.dtype) * ((_DERIV_CEIL - _DERIV_FLOOR) / 255.0) + _DERIV_FLOOR
+        return y_grad * deriv
+
+
+class DoubleSwish(nn.Module):
+    """``x * sigmoid(x - 1)``, close to swish(swish(x)); the training path saves memory in backward."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x: any shape, float -> same shape."""
+        if torch.jit.is_scripting() or torch.jit.is_tracing() or not x.requires_grad:
+            return x * torch.sigmoid(x - 1.0)
+        return _DoubleSwishFunction.apply(x)
+
+
+class _SoftmaxFunction(torch.autograd.Function):
+    """Softmax that saves only its output (fp16 under CUDA autocast) and does the backward in fp32."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, dim: int) -> Tensor:
+        y = x.softmax(dim=dim)
+        if torch.is_autocast_enabled():
+            y = y.to(torch.float16)
+        ctx.save_for_backward(y)
+        ctx.dim = dim
+        ctx.x_dtype = x.dtype
+        return y
+
+    @staticmethod
+    def backward(ctx, y_grad: Tensor) -> Tuple[Tensor, None]:
+        (y,) = ctx.saved_tensors
+        y, y_grad = y.float(), y_grad.float()
+        x_grad = y * (y_grad - (y * y_grad).sum(dim=ctx.dim, keepdim=True))
+        return x_grad.to(ctx.x_dtype), None
+
+
+def softmax(x: Tensor, dim: int) -> Tensor:
+    """``x.softmax(dim)``; when x needs a gradient, a version that keeps only its output for backward."""
+    if torch.jit.is_scripting() or torch.jit.is_tracing() or not x.requires_grad:
+        return x.softmax(dim=dim)
+    return _SoftmaxFunction.apply(x, dim)

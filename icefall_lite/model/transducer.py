@@ -1,0 +1,101 @@
+"""The transducer: Zipformer encoder + stateless decoder + joiner, trained with the pruned RNN-T loss.
+
+Usage::
+
+    model = Transducer(TransducerConfig(vocab_size=500))
+    simple_loss, pruned_loss = model(x, x_lens, y=[[5, 7, 9], [3]])
+    loss = combine_losses(simple_loss, pruned_loss, batch_idx_train, warm_step=2000, simple_loss_scale=0.5)
+"""
+
+from __future__ import annotations
+
+from typing import List, Tuple
+
+import torch
+from torch import Tensor, nn
+
+from icefall_lite.model.config import TransducerConfig
+from icefall_lite.model.decoder import Decoder
+from icefall_lite.model.joiner import Joiner
+from icefall_lite.model.scaling import ScaledLinear
+from icefall_lite.model.zipformer import Zipformer
+from icefall_lite.rnnt_loss import do_rnnt_pruning, get_rnnt_prune_ranges, rnnt_loss_pruned, rnnt_loss_smoothed
+
+
+def pad_targets(y: List[List[int]], padding_value: int, device: torch.device) -> Tuple[Tensor, Tensor]:
+    """Token-id lists -> (N, S) int64 padded with ``padding_value`` (S = longest list) and (N,) int64 lengths."""
+    rows = [torch.tensor(tokens, dtype=torch.int64) for tokens in y]
+    padded = nn.utils.rnn.pad_sequence(rows, batch_first=True, padding_value=padding_value)
+    lengths = torch.tensor([len(tokens) for tokens in y], dtype=torch.int64)
+    return padded.to(device), lengths.to(device)
+
+
+def combine_losses(simple_loss: Tensor, pruned_loss: Tensor, batch_idx: int, warm_step: int, simple_loss_scale: float) -> Tensor:
+    """icefall's warm-up weighting: the simple loss's scale goes 1.0 -> ``simple_loss_scale`` and the pruned
+    loss's 0.1 -> 1.0, linearly over the first ``warm_step`` batches.
+
+    Args:
+      simple_loss, pruned_loss: () float, summed over utterances; batch_idx: batches trained so far.
+    Returns:
+      () float, ``simple_scale * simple_loss + pruned_scale * pruned_loss``.
+    """
+    progress = min(batch_idx / warm_step, 1.0) if warm_step > 0 else 1.0
+    simple_scale = 1.0 - progress * (1.0 - simple_loss_scale)
+    pruned_scale = 0.1 + 0.9 * progress
+    return simple_scale * simple_loss + pruned_scale * pruned_loss
+
+
+class Transducer(nn.Module):
+    """Encoder, decoder, joiner, and the linear layers of the "simple" (trivial-joiner) loss."""
+
+    def __init__(self, config: TransducerConfig) -> None:
+        super().__init__()
+        self.config = config
+        encoder_dim = config.encoder.output_dim
+        self.encoder = Zipformer(config.encoder)
+        self.decoder = Decoder(config.vocab_size, config.decoder_dim, config.blank_id, config.context_size)
+        self.joiner = Joiner(encoder_dim, config.decoder_dim, config.joiner_dim, config.vocab_size)
+        self.simple_am_proj = ScaledLinear(encoder_dim, config.vocab_size, initial_scale=0.25)
+        self.simple_lm_proj = ScaledLinear(config.decoder_dim, config.vocab_size, initial_scale=0.25)
+
+    def forward(
+        self, x: Tensor, x_lens: Tensor, y: List[List[int]], prune_range: int = 5, am_scale: float = 0.0, lm_scale: float = 0.25
+    ) -> Tuple[Tensor, Tensor]:
+        """
+        Args:
+          x: (N, T, feature_dim) float fbank frames; x_lens: (N,) int64 valid frames.
+          y: N lists of token ids (without blank); each needs at most as many tokens as encoder frames.
+          prune_range: symbols kept per frame for the pruned loss.
+          am_scale, lm_scale: weights of the am-only and lm-only terms of the smoothed simple loss.
+        Returns:
+          simple_loss, pruned_loss: () float32, each summed over the batch.
+        """
+        if len(y) != x.size(0):
+            raise ValueError(f"y must hold one token list per utterance: x has batch {x.size(0)}, y has {len(y)} lists")
+        blank = self.config.blank_id
+        encoder_out, encoder_lens = self.encoder(x, x_lens)
+        y_padded, y_lens = pad_targets(y, blank, encoder_out.device)
+        sos_y = nn.functional.pad(y_padded, (1, 0), value=blank)
+        decoder_out = self.decoder(sos_y)
+        boundary = torch.zeros(len(y), 4, dtype=torch.int64, device=encoder_out.device)
+        boundary[:, 2] = y_lens
+        boundary[:, 3] = encoder_lens
+
+        lm, am = self.simple_lm_proj(decoder_out), self.simple_am_proj(encoder_out)
+        with torch.autocast(device_type=encoder_out.device.type, enabled=False):
+            simple_loss, (px_grad, py_grad) = rnnt_loss_smoothed(
+                lm=lm.float(), am=am.float(),
+                symbols=y_padded, termination_symbol=blank, lm_only_scale=lm_scale, am_only_scale=am_scale,
+                boundary=boundary, reduction="sum", return_grad=True,
+            )
+        ranges = get_rnnt_prune_ranges(px_grad=px_grad, py_grad=py_grad, boundary=boundary, s_range=prune_range)
+        am_pruned, lm_pruned = do_rnnt_pruning(
+            am=self.joiner.encoder_proj(encoder_out), lm=self.joiner.decoder_proj(decoder_out), ranges=ranges
+        )
+        logits = self.joiner(am_pruned, lm_pruned, project_input=False)
+        with torch.autocast(device_type=encoder_out.device.type, enabled=False):
+            pruned_loss = rnnt_loss_pruned(
+                logits=logits.float(), symbols=y_padded, ranges=ranges, termination_symbol=blank,
+                boundary=boundary, reduction="sum",
+            )
+        return simple_loss, pruned_loss
