@@ -6,8 +6,6 @@ largest first: ``T - 1 + cache_size, ..., 0, ..., -(T - 1)`` (R = K + T - 1 rows
 is the case ``cache_size == 0``.
 """
 
-from __future__ import annotations
-
 import math
 import random
 from typing import Tuple

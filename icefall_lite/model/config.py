@@ -6,8 +6,6 @@ Usage::
     config = TransducerConfig(vocab_size=500, encoder=encoder)
 """
 
-from __future__ import annotations
-
 from dataclasses import dataclass, field
 from typing import Tuple
 

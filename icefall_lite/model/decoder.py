@@ -1,7 +1,5 @@
 """Stateless prediction network: embedding of the last ``context_size`` tokens, mixed by a grouped conv."""
 
-from __future__ import annotations
-
 import torch
 from torch import Tensor, nn
 
@@ -34,7 +32,7 @@ class Decoder(nn.Module):
         """
         if y.ndim != 2 or (not need_pad and y.size(1) != self.context_size):
             expected = "(N, U)" if need_pad else f"(N, {self.context_size})"
-            raise ValueError(f"y must have shape {expected} (need_pad={need_pad}), got {tuple(y.shape)}")
+            raise ValueError(f"y must have shape {expected} (need_pad={need_pad}), got {list(y.shape)}")
         y = y.to(torch.int64)
         embedded = self.embedding(y.clamp(min=0)) * (y >= 0).unsqueeze(-1).to(self.embedding.weight.dtype)
         if self.conv is not None:

@@ -5,10 +5,9 @@ forward (empty attention caches, zero convolution and pooling state) and chunk-b
 the same code.
 """
 
-from __future__ import annotations
-
 import random
-from typing import List, NamedTuple, Tuple
+from dataclasses import dataclass
+from typing import List, NamedTuple, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -22,6 +21,19 @@ from icefall_lite.model.warmup import linear_warmup
 DYNAMIC_DROPOUT_WARMUP = (0.0, 2000.0, 0.2, 0.0)
 # Lower clamp of the learned bypass scale: 0.75 -> 0.25 over 20000 batches (upper clamp 1.0), skipped w.p. 0.1.
 BYPASS_CLAMP_MIN_WARMUP = (0.0, 20000.0, 0.75, 0.25)
+
+
+@dataclass(frozen=True)
+class LayerDims:
+    """Dimensions of one Zipformer layer (all layers of a stack share them)."""
+
+    embed_dim: int
+    attention_dim: int
+    num_heads: int
+    feedforward_dim: int
+    kernel_size: int
+    pos_dim: int
+    dropout: float
 
 
 class LayerCache(NamedTuple):
@@ -121,20 +133,19 @@ class ZipformerEncoderLayer(nn.Module):
     ``set_batch_count``.
     """
 
-    def __init__(
-        self, embed_dim: int, attention_dim: int, num_heads: int, feedforward_dim: int, kernel_size: int, pos_dim: int, dropout: float
-    ) -> None:
+    def __init__(self, dims: LayerDims) -> None:
         super().__init__()
+        d = dims.embed_dim
         self.batch_count = 0.0
-        self.feed_forward1 = FeedforwardModule(embed_dim, feedforward_dim, dropout)
-        self.pooling = PoolingModule(embed_dim)
-        self.self_attn = RelPositionMultiheadAttention(embed_dim, attention_dim, num_heads, pos_dim)
-        self.conv_module1 = ConvolutionModule(embed_dim, kernel_size)
-        self.feed_forward2 = FeedforwardModule(embed_dim, feedforward_dim, dropout)
-        self.conv_module2 = ConvolutionModule(embed_dim, kernel_size)
-        self.feed_forward3 = FeedforwardModule(embed_dim, feedforward_dim, dropout)
-        self.balancer = ActivationBalancer(embed_dim, channel_dim=-1, min_positive=0.45, max_positive=0.55, max_abs=6.0)
-        self.norm_final = BasicNorm(embed_dim)
+        self.feed_forward1 = FeedforwardModule(d, dims.feedforward_dim, dims.dropout)
+        self.pooling = PoolingModule(d)
+        self.self_attn = RelPositionMultiheadAttention(d, dims.attention_dim, dims.num_heads, dims.pos_dim)
+        self.conv_module1 = ConvolutionModule(d, dims.kernel_size)
+        self.feed_forward2 = FeedforwardModule(d, dims.feedforward_dim, dims.dropout)
+        self.conv_module2 = ConvolutionModule(d, dims.kernel_size)
+        self.feed_forward3 = FeedforwardModule(d, dims.feedforward_dim, dims.dropout)
+        self.balancer = ActivationBalancer(d, channel_dim=-1, min_positive=0.45, max_positive=0.55, max_abs=6.0)
+        self.norm_final = BasicNorm(d)
         self.bypass_scale = nn.Parameter(torch.tensor(0.5))
         self.whiten = Whiten(num_groups=1, whitening_limit=5.0, prob=(0.025, 0.25), grad_scale=0.01)
 
@@ -152,6 +163,7 @@ class ZipformerEncoderLayer(nn.Module):
         new_len, new_avg, new_key, new_val, new_val2 = cache.len, cache.avg, cache.key, cache.val, cache.val2
         new_conv1, new_conv2 = cache.conv1, cache.conv2
 
+        weights: Optional[Tensor] = None
         src = src + self.feed_forward1(src)
         if not skip[0]:
             pooled, new_len, new_avg = self.pooling(src, pad_mask, cache.len, cache.avg)
@@ -163,7 +175,7 @@ class ZipformerEncoderLayer(nn.Module):
             conv_out, new_conv1 = self.conv_module1(src, pad_mask, cache.conv1)
             src = src + conv_out
         src = src + self.feed_forward2(src)
-        if not skip[1]:
+        if weights is not None:
             attn_out, new_val2 = self.self_attn.forward2(src, weights, cache.val2)
             src = src + attn_out
         if not skip[3]:

@@ -18,8 +18,6 @@ Usage::
     per_stream = unstack_states(states)
 """
 
-from __future__ import annotations
-
 from typing import List
 
 import torch
@@ -42,9 +40,10 @@ def state_batch_dim(index: int, num_stacks: int) -> int:
 
 
 def _num_stacks(states: List[Tensor]) -> int:
-    if len(states) == 0 or len(states) % len(STATE_KINDS) != 0:
-        raise ValueError(f"expected {len(STATE_KINDS)} x num_stacks state tensors, got {len(states)}")
-    return len(states) // len(STATE_KINDS)
+    """len(states) / 7 (a literal 7 = len(STATE_KINDS), as TorchScript reads no globals)."""
+    if len(states) == 0 or len(states) % 7 != 0:
+        raise ValueError(f"expected 7 x num_stacks state tensors, got {len(states)}")
+    return len(states) // 7
 
 
 def stack_states(state_list: List[List[Tensor]]) -> List[Tensor]:

@@ -4,8 +4,6 @@ Downsampling groups frames ``[j * ds, (j + 1) * ds)``; when a chunk's length is 
 of a streamed chunk are exactly those of the whole utterance.
 """
 
-from __future__ import annotations
-
 import random
 from typing import Tuple
 
@@ -99,7 +97,7 @@ class SimpleCombiner(nn.Module):
         if src1.size(-1) != self.dim1 or src2.size(-1) != self.dim2 or src1.shape[:-1] != src2.shape[:-1]:
             raise ValueError(
                 f"SimpleCombiner expects (T, N, {self.dim1}) and (T, N, {self.dim2}), "
-                f"got {tuple(src1.shape)} and {tuple(src2.shape)}"
+                f"got {list(src1.shape)} and {list(src2.shape)}"
             )
         weight1 = self._random_clamp(self.weight1) if self.training else self.weight1
         if self.dim1 < self.dim2:

@@ -7,8 +7,6 @@
 All are skipped in eval mode, under TorchScript and when the input needs no gradient.
 """
 
-from __future__ import annotations
-
 import random
 from typing import Tuple
 
@@ -179,7 +177,7 @@ class Whiten(nn.Module):
     @torch.jit.unused
     def _whiten(self, x: Tensor) -> Tensor:
         if x.size(-1) % self.num_groups != 0:
-            raise ValueError(f"Whiten expects channels divisible by num_groups={self.num_groups}, got {tuple(x.shape)}")
+            raise ValueError(f"Whiten expects channels divisible by num_groups={self.num_groups}, got {list(x.shape)}")
         if random.random() > self.prob:
             return x
         if random.random() < 0.25:

@@ -1,7 +1,5 @@
 """Joiner: combines encoder and decoder frames into logits over the vocabulary."""
 
-from __future__ import annotations
-
 import torch
 from torch import Tensor, nn
 
@@ -28,7 +26,7 @@ class Joiner(nn.Module):
         if encoder_out.ndim != decoder_out.ndim:
             raise ValueError(
                 f"encoder_out and decoder_out must have the same number of dims, "
-                f"got {tuple(encoder_out.shape)} and {tuple(decoder_out.shape)}"
+                f"got {list(encoder_out.shape)} and {list(decoder_out.shape)}"
             )
         if project_input:
             encoder_out, decoder_out = self.encoder_proj(encoder_out), self.decoder_proj(decoder_out)

@@ -3,8 +3,6 @@
 Gradient-only regularizers (identity in the forward pass) live in ``grad_regularizers.py``.
 """
 
-from __future__ import annotations
-
 import random
 from typing import Tuple
 
@@ -43,7 +41,7 @@ class BasicNorm(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """x: (..., num_channels) float -> same shape, normalized over the last dim."""
         if x.size(-1) != self.num_channels:
-            raise ValueError(f"BasicNorm expects x of shape (..., {self.num_channels}), got {tuple(x.shape)}")
+            raise ValueError(f"BasicNorm expects x of shape (..., {self.num_channels}), got {list(x.shape)}")
         eps = self.eps
         if self.training:
             eps = self._random_clamp(eps)

@@ -1,7 +1,5 @@
 """The encoder's front end: fbank frames at 100 Hz -> ``out_channels``-dim frames at 50 Hz."""
 
-from __future__ import annotations
-
 from typing import Tuple
 
 import torch
@@ -16,7 +14,7 @@ SUBSAMPLING_CONTEXT = 7
 
 def subsampled_lengths(x_lens: Tensor) -> Tensor:
     """x_lens: (N,) int64 input frames -> (N,) int64 output frames ``(x_lens - 7) // 2``."""
-    return torch.div(x_lens - SUBSAMPLING_CONTEXT, 2, rounding_mode="floor")
+    return torch.div(x_lens - 7, 2, rounding_mode="floor")
 
 
 def _conv_block(in_channels: int, out_channels: int, stride: Tuple[int, int], padding: Tuple[int, int]) -> nn.Sequential:
@@ -39,6 +37,7 @@ class Conv2dSubsampling(nn.Module):
         if in_channels < SUBSAMPLING_CONTEXT:
             raise ValueError(f"Conv2dSubsampling needs at least {SUBSAMPLING_CONTEXT} feature bins, got {in_channels}")
         self.in_channels = in_channels
+        self.context = SUBSAMPLING_CONTEXT
         self.conv = nn.Sequential(
             _conv_block(1, channels[0], stride=(1, 1), padding=(0, 1)),
             _conv_block(channels[0], channels[1], stride=(2, 2), padding=(0, 0)),
@@ -56,9 +55,13 @@ class Conv2dSubsampling(nn.Module):
         Returns:
           (N, (T - 7) // 2, out_channels) float and (N,) int64 valid output frames ``(x_lens - 7) // 2``.
         """
-        if x.ndim != 3 or x.size(2) != self.in_channels or x.size(1) < SUBSAMPLING_CONTEXT:
+        if x.ndim != 3 or x.size(2) != self.in_channels or x.size(1) < self.context:
+            raise ValueError(f"x must have shape (N, T >= {self.context}, {self.in_channels}), got {list(x.shape)}")
+        if x_lens.shape != (x.size(0),) or int(x_lens.min()) < self.context or int(x_lens.max()) > x.size(1):
             raise ValueError(
-                f"x must have shape (N, T >= {SUBSAMPLING_CONTEXT}, {self.in_channels}), got {tuple(x.shape)}"
+                f"x_lens must have shape [{x.size(0)}] with values in [{self.context}, {x.size(1)}] "
+                f"(x has shape {list(x.shape)}), got shape {list(x_lens.shape)}, "
+                f"min {int(x_lens.min())}, max {int(x_lens.max())}"
             )
         x = self.conv(x.unsqueeze(1))
         n, c, t, f = x.shape

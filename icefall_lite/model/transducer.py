@@ -7,8 +7,6 @@ Usage::
     loss = combine_losses(simple_loss, pruned_loss, batch_idx_train, warm_step=2000, simple_loss_scale=0.5)
 """
 
-from __future__ import annotations
-
 from typing import List, Tuple
 
 import torch

@@ -1,7 +1,5 @@
 """Training schedules driven by the global batch count, and the function that pushes it into a model."""
 
-from __future__ import annotations
-
 from torch import nn
 
 

@@ -14,8 +14,6 @@ frames (50 Hz) with ``num_left_chunks`` chunks of left context. ``streaming_forw
 that eval-mode forward, from the first chunk on: cache slots not yet filled are masked out.
 """
 
-from __future__ import annotations
-
 import random
 from typing import List, Optional, Tuple
 
@@ -24,7 +22,7 @@ from torch import Tensor, nn
 
 from icefall_lite.model.attention import RelPositionalEncoding, attention_mask
 from icefall_lite.model.config import ZipformerConfig
-from icefall_lite.model.encoder_layer import LayerCache, ZipformerEncoderLayer
+from icefall_lite.model.encoder_layer import LayerCache, LayerDims, ZipformerEncoderLayer
 from icefall_lite.model.encoder_state import caches_from_states, states_from_caches
 from icefall_lite.model.frame_rate import AttentionDownsample, SimpleCombiner, SimpleUpsample
 from icefall_lite.model.subsampling import Conv2dSubsampling
@@ -74,15 +72,14 @@ class ZipformerEncoder(nn.Module):
     ``feature_mask`` multiplies the input and every layer's output.
     """
 
-    def __init__(
-        self, layer_args: Tuple[int, int, int, int, int, int, float], num_layers: int, dropout: float, warmup: Tuple[float, float]
-    ) -> None:
+    def __init__(self, dims: LayerDims, num_layers: int, warmup: Tuple[float, float]) -> None:
         super().__init__()
         self.batch_count = 0.0
         self.warmup_begin, self.warmup_end = warmup
         self.module_seed = int(torch.randint(0, 1000, ()).item())
-        self.encoder_pos = RelPositionalEncoding(layer_args[0], dropout)
-        self.layers = nn.ModuleList([ZipformerEncoderLayer(*layer_args) for _ in range(num_layers)])
+        self.embed_dim, self.attention_dim, self.kernel_size = dims.embed_dim, dims.attention_dim, dims.kernel_size
+        self.encoder_pos = RelPositionalEncoding(dims.embed_dim, dims.dropout)
+        self.layers = nn.ModuleList([ZipformerEncoderLayer(dims) for _ in range(num_layers)])
 
     def forward(
         self, src: Tensor, lengths: Tensor, chunk_size: int, num_left_chunks: int, feature_mask: Optional[Tensor], caches: List[LayerCache]
@@ -102,7 +99,7 @@ class ZipformerEncoder(nn.Module):
         pad_mask = padding_mask(lengths, num_frames)
         attn_mask = attention_mask(lengths, caches[0].len, cache_size, num_frames, chunk_size, num_left_chunks)
         pos_emb = self.encoder_pos(cache_size, num_frames)
-        dropped = self._layers_to_drop() if self.training else []
+        dropped: List[int] = self._layers_to_drop() if self.training else []
         if feature_mask is not None:
             src = src * feature_mask
         new_caches: List[LayerCache] = []
@@ -114,6 +111,18 @@ class ZipformerEncoder(nn.Module):
                     src = src * feature_mask
             new_caches.append(cache)
         return src, new_caches
+
+    def initial_caches(self, batch: int, cache_size: int, device: torch.device, dtype: torch.dtype) -> List[LayerCache]:
+        """Zero caches (one per layer) for ``batch`` new streams, with ``cache_size`` attention slots."""
+        conv = torch.zeros(batch, self.embed_dim, self.kernel_size - 1, device=device, dtype=dtype)
+        value = torch.zeros(cache_size, batch, self.attention_dim // 2, device=device, dtype=dtype)
+        cache = LayerCache(
+            len=torch.zeros(batch, device=device, dtype=torch.int64),
+            avg=torch.zeros(batch, self.embed_dim, device=device, dtype=dtype),
+            key=torch.zeros(cache_size, batch, self.attention_dim, device=device, dtype=dtype),
+            val=value, val2=value, conv1=conv, conv2=conv,
+        )
+        return [cache for _ in self.layers]
 
     def layerdrop_probs(self) -> List[float]:
         """Each layer's drop probability at the current batch count."""
@@ -160,6 +169,10 @@ class DownsampledZipformerEncoder(nn.Module):
         up = self.upsample(out)[: src.size(0)]
         return self.out_combiner(src, up), caches
 
+    def initial_caches(self, batch: int, cache_size: int, device: torch.device, dtype: torch.dtype) -> List[LayerCache]:
+        """As ``ZipformerEncoder.initial_caches`` (``cache_size`` at the reduced rate)."""
+        return self.encoder.initial_caches(batch, cache_size, device, dtype)
+
 
 class Zipformer(nn.Module):
     """Streaming Zipformer encoder (see the module docstring); ``config`` holds every dimension."""
@@ -170,7 +183,7 @@ class Zipformer(nn.Module):
         self.batch_count = 0.0
         self.num_left_chunks = config.num_left_chunks
         self.decode_chunk_size = config.decode_chunk_size
-        self.downsampling_factors: List[int] = list(config.zipformer_downsampling_factors)
+        self.left_context_len: List[int] = list(config.left_context_len)
         self.encoder_embed = Conv2dSubsampling(config.feature_dim, config.encoder_dims[0], config.dropout)
         self.encoders = nn.ModuleList([self._make_stack(i) for i in range(config.num_stacks)])
         self.skip_layers = skip_sources(config.zipformer_downsampling_factors)
@@ -185,11 +198,10 @@ class Zipformer(nn.Module):
     def _make_stack(self, i: int) -> nn.Module:
         c = self.config
         period = c.warmup_batches / (c.num_stacks + 1)
-        layer_args = (
-            c.encoder_dims[i], c.attention_dims[i], c.nhead[i], c.feedforward_dims[i],
-            c.cnn_module_kernels[i], c.pos_dim, c.dropout,
+        dims = LayerDims(
+            c.encoder_dims[i], c.attention_dims[i], c.nhead[i], c.feedforward_dims[i], c.cnn_module_kernels[i], c.pos_dim, c.dropout
         )
-        encoder = ZipformerEncoder(layer_args, c.num_encoder_layers[i], c.dropout, (period * (i + 1), period * (i + 2)))
+        encoder = ZipformerEncoder(dims, c.num_encoder_layers[i], (period * (i + 1), period * (i + 2)))
         ds = c.zipformer_downsampling_factors[i]
         if ds == 1:
             return encoder
@@ -210,6 +222,7 @@ class Zipformer(nn.Module):
         x, lengths, _ = self._encode(x.permute(1, 0, 2), lengths, chunk_size, caches)
         return x.permute(1, 0, 2), lengths
 
+    @torch.jit.export
     def streaming_forward(self, x: Tensor, x_lens: Tensor, states: List[Tensor]) -> Tuple[Tensor, Tensor, List[Tensor]]:
         """One chunk of a batch of streams; each chunk attends to itself and the cached left context.
 
@@ -230,17 +243,21 @@ class Zipformer(nn.Module):
         x, lengths, caches = self._encode(x.permute(1, 0, 2), lengths, -1, caches_from_states(states))
         return x.permute(1, 0, 2), lengths, states_from_caches(caches)
 
+    @torch.jit.export
     def get_init_state(self, device: torch.device) -> List[Tensor]:
         """The state of one new stream (batch 1): zeros, with ``left_context_len[i]`` attention slots per stack."""
+        if self.decode_chunk_size <= 0:
+            raise ValueError(f"streaming needs decode_chunk_size > 0 in ZipformerConfig, got {self.decode_chunk_size}")
         dtype = self.encoder_embed.out.weight.dtype
-        return states_from_caches(self._initial_caches(1, list(self.config.left_context_len), device, dtype))
+        return states_from_caches(self._initial_caches(1, self.left_context_len, device, dtype))
 
     def _encode(
         self, x: Tensor, lengths: Tensor, chunk_size: int, caches: List[List[LayerCache]]
     ) -> Tuple[Tensor, Tensor, List[List[LayerCache]]]:
         """x: (T, N, encoder_dims[0]) at 50 Hz, lengths: (N,) -> (ceil(T / 2), N, output_dim) at 25 Hz,
         the output lengths and the updated caches."""
-        feature_masks = self._feature_masks(x) if self.training else [None for _ in self.encoders]
+        no_masks: List[Optional[Tensor]] = [None for _ in range(len(self.encoders))]
+        feature_masks = self._feature_masks(x) if self.training else no_masks
         outputs: List[Tensor] = []
         new_caches: List[List[LayerCache]] = []
         for i, (stack, skip) in enumerate(zip(self.encoders, self.skip_modules)):
@@ -255,19 +272,9 @@ class Zipformer(nn.Module):
 
     def _initial_caches(self, batch: int, cache_sizes: List[int], device: torch.device, dtype: torch.dtype) -> List[List[LayerCache]]:
         """Zero caches for ``batch`` new streams, with ``cache_sizes[i]`` attention slots in stack i."""
-        c = self.config
         caches: List[List[LayerCache]] = []
-        for i in range(c.num_stacks):
-            dim, attention_dim, size = c.encoder_dims[i], c.attention_dims[i], cache_sizes[i]
-            conv = torch.zeros(batch, dim, c.cnn_module_kernels[i] - 1, device=device, dtype=dtype)
-            value = torch.zeros(size, batch, attention_dim // 2, device=device, dtype=dtype)
-            cache = LayerCache(
-                len=torch.zeros(batch, device=device, dtype=torch.int64),
-                avg=torch.zeros(batch, dim, device=device, dtype=dtype),
-                key=torch.zeros(size, batch, attention_dim, device=device, dtype=dtype),
-                val=value, val2=value, conv1=conv, conv2=conv,
-            )
-            caches.append([cache] * c.num_encoder_layers[i])
+        for i, stack in enumerate(self.encoders):
+            caches.append(stack.initial_caches(batch, cache_sizes[i], device, dtype))
         return caches
 
     @torch.jit.unused

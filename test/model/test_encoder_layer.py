@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from icefall_lite.model.encoder_layer import ConvolutionModule, LayerCache, PoolingModule, ZipformerEncoderLayer
+from icefall_lite.model.encoder_layer import ConvolutionModule, LayerCache, LayerDims, PoolingModule, ZipformerEncoderLayer
 from icefall_lite.model.attention import RelPositionalEncoding, attention_mask
 
 from .tiny_models import randomize_
@@ -43,7 +43,7 @@ def test_convolution_is_causal_and_chunkable() -> None:
 
 
 def test_layer_output_and_cache_shapes() -> None:
-    layer = ZipformerEncoderLayer(8, attention_dim=8, num_heads=2, feedforward_dim=16, kernel_size=3, pos_dim=4, dropout=0.1)
+    layer = ZipformerEncoderLayer(LayerDims(8, attention_dim=8, num_heads=2, feedforward_dim=16, kernel_size=3, pos_dim=4, dropout=0.1))
     x = torch.randn(5, 2, 8)
     cache = LayerCache(
         torch.zeros(2, dtype=torch.int64), torch.zeros(2, 8), torch.zeros(3, 2, 8), torch.zeros(3, 2, 4),

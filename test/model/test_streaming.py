@@ -168,3 +168,17 @@ def test_streaming_forward_rejects_states_of_wrong_batch() -> None:
     x = torch.randn(2, 23, TINY_ENCODER.feature_dim)
     with pytest.raises(ValueError, match="batch 2"):
         encoder.streaming_forward(x, torch.tensor([23, 23]), states)
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated")
+@torch.no_grad()
+def test_scripted_streaming_forward_matches_eager() -> None:
+    encoder = make_encoder(decode_chunk_size=8)
+    scripted = torch.jit.script(encoder)
+    x, x_lens = torch.randn(2, 23, TINY_ENCODER.feature_dim), torch.tensor([23, 19])
+    states = stack_states([scripted.get_init_state(torch.device("cpu"))] * 2)
+    expected, expected_lens, expected_states = encoder.streaming_forward(x, x_lens, states)
+    out, out_lens, new_states = scripted.streaming_forward(x, x_lens, states)
+    torch.testing.assert_close(out, expected)
+    assert torch.equal(out_lens, expected_lens)
+    assert all(torch.equal(a, b) for a, b in zip(new_states, expected_states))

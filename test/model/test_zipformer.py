@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from icefall_lite.model.config import ZipformerConfig
+from icefall_lite.model.encoder_layer import LayerDims
 from icefall_lite.model.subsampling import Conv2dSubsampling
 from icefall_lite.model.warmup import linear_warmup, set_batch_count
 from icefall_lite.model.zipformer import Zipformer, ZipformerEncoder, skip_sources
@@ -23,6 +24,8 @@ def test_subsampling_shapes_and_lengths() -> None:
     assert lengths.tolist() == [16, 6]
     with pytest.raises(ValueError, match=r"\(N, T >= 7, 80\)"):
         embed(torch.randn(2, 6, 80), torch.tensor([6, 6]))
+    with pytest.raises(ValueError, match=r"x_lens .* values in \[7, 39\].* max 40"):
+        embed(torch.randn(2, 39, 80), torch.tensor([39, 40]))
 
 
 def test_subsampling_output_frame_sees_only_seven_input_frames() -> None:
@@ -66,8 +69,8 @@ def test_feature_masks_mask_the_same_frames_above_unmasked_dims() -> None:
 
 
 def test_layer_drop_schedule_and_shared_count() -> None:
-    args = (8, 8, 2, 16, 3, 4, 0.0)
-    stack = ZipformerEncoder(args, num_layers=4, dropout=0.0, warmup=(1000.0, 2000.0))
+    dims = LayerDims(8, 8, 2, 16, 3, 4, 0.0)
+    stack = ZipformerEncoder(dims, num_layers=4, warmup=(1000.0, 2000.0))
     assert stack._layers_to_drop() == [], "no layer drop at batch 0"
     stack.batch_count = 1000.0
     assert stack.layerdrop_probs() == [0.5, 0.5, 0.5, 0.5]
