@@ -74,6 +74,24 @@ def _check_same(name: str, x: Tensor, ref_name: str, ref: Tensor) -> None:
         )
 
 
+def _check_lattice(px_name: str, px: Tensor, py_name: str, py: Tensor) -> Tuple[int, int, int]:
+    """Checks px (B, S, T+1) or (B, S, T) and py (B, S+1, T), float32/float64 on one device;
+    returns (B, S, T)."""
+    _check_ndim(px_name, px, 3, "(B, S, T+1) or (B, S, T)")
+    _check_ndim(py_name, py, 3, "(B, S+1, T)")
+    _check_float(px_name, px)
+    _check_same(py_name, py, px_name, px)
+    batch, num_symbols, px_columns = px.shape
+    num_frames = py.shape[2]
+    _check_shape(py_name, py, (batch, num_symbols + 1, num_frames), "(B, S+1, T)")
+    if px_columns not in (num_frames, num_frames + 1):
+        raise ValueError(
+            f"{px_name} must have T+1 = {num_frames + 1} (regular) or T = {num_frames} (modified) "
+            f"columns (T from {py_name} of shape {tuple(py.shape)}), got {tuple(px.shape)}"
+        )
+    return batch, num_symbols, num_frames
+
+
 def _check_integer(name: str, x: Tensor) -> None:
     if x.dtype.is_floating_point or x.dtype.is_complex or x.dtype == torch.bool:
         raise TypeError(f"{name} must be an integer tensor, got {x.dtype}")
@@ -84,11 +102,20 @@ def _check_choice(name: str, value: str, choices: Tuple[str, ...]) -> None:
         raise ValueError(f"{name} must be one of {choices}, got {value!r}")
 
 
-def _check_symbols(symbols: Tensor, batch: int, num_symbols: int, num_classes: int) -> Tensor:
-    """Checks `symbols` (B, S) and returns it as int64 on its device."""
+def _check_device(name: str, x: Tensor, ref_name: str, ref: Tensor) -> None:
+    if x.device != ref.device:
+        raise ValueError(f"{name} is on {x.device}, but {ref_name} is on {ref.device}")
+
+
+def _check_symbols(
+    symbols: Tensor, batch: int, num_symbols: int, num_classes: int, scores_name: str, scores: Tensor
+) -> Tensor:
+    """Checks `symbols` (B, S) (integers in [0, C), on the device of `scores`); returns it as
+    int64."""
     _check_ndim("symbols", symbols, 2, "(B, S)")
     _check_shape("symbols", symbols, (batch, num_symbols), "(B, S)")
     _check_integer("symbols", symbols)
+    _check_device("symbols", symbols, scores_name, scores)
     symbols = symbols.long()
     bad = (symbols < 0) | (symbols >= num_classes)
     if symbols.numel() > 0 and bool(bad.any()):
@@ -181,28 +208,35 @@ def _arc_weights(px: Tensor, py: Tensor, boundary: Tensor, reverse: bool) -> Ten
       leaves the box. N = S + T ("regular") or T ("modified").
     """
     batch, num_rows, num_frames = py.shape
-    modified = px.shape[2] == num_frames
+    px_columns = px.shape[2]
+    modified = px_columns == num_frames
     num_columns = num_frames if modified else num_rows - 1 + num_frames
     device = px.device
-    row = torch.arange(num_rows, device=device).view(1, 1, num_rows)
-    column = torch.arange(1, num_columns + 1, device=device).view(num_columns, 1, 1)
-    frame = column.expand(-1, -1, num_rows) if modified else column - row
-    s_begin, t_begin, s_end, t_end = (x.view(1, batch, 1) for x in boundary.unbind(1))
 
-    def gather(x: Tensor, ds: int, dt: int) -> Tensor:
-        # An arc into local (s', t') starts at local (s' - ds, t' - dt): index arrays by it.
-        if reverse:
-            s_index, t_index = s_end - row, t_end - frame
-        else:
-            s_index, t_index = s_begin + row - ds, t_begin + frame - dt
-        inside = (row >= ds) & (row <= s_end - s_begin) & (frame >= dt) & (frame <= t_end - t_begin)
-        if x.shape[1] == 0:
-            return x.new_full(inside.shape, _NEG_INF)
-        flat = s_index.clamp(0, x.shape[1] - 1) * x.shape[2] + t_index.clamp(0, x.shape[2] - 1)
-        values = x.reshape(1, batch, -1).expand(num_columns, -1, -1).gather(2, flat)
-        return values.masked_fill_(~inside, _NEG_INF)
+    def per_arc_kind(symbol_value: int, blank_value: int) -> Tensor:
+        return torch.tensor([symbol_value, blank_value], device=device).view(1, 1, 2, 1)
 
-    return torch.stack((gather(px, 1, int(modified)), gather(py, 0, 1)), dim=2)
+    row = torch.arange(num_rows, device=device).view(1, 1, 1, -1)
+    column = torch.arange(1, num_columns + 1, device=device).view(-1, 1, 1, 1)
+    frame = column if modified else column - row
+    s_begin, t_begin, s_end, t_end = (x.view(1, -1, 1, 1) for x in boundary.unbind(1))
+    # An arc into local (s', t') starts at local (s' - ds, t' - dt), the cell that indexes it.
+    ds, dt = per_arc_kind(1, 0), per_arc_kind(int(modified), 1)
+    outside = (row < ds) | (row > s_end - s_begin) | (frame < dt) | (frame > t_end - t_begin)
+    # Positions in cat(px.flatten(), py.flatten()) (clamped: those outside are masked below),
+    # as a per-(sequence, arc kind, row) offset plus or minus the frame.
+    source = torch.cat((px.reshape(-1), py.reshape(-1)))
+    sequence = torch.arange(batch, device=device).view(1, -1, 1, 1)
+    offset = per_arc_kind(0, px.numel()) + sequence * per_arc_kind(
+        px.numel() // max(batch, 1), py.numel() // max(batch, 1)
+    )
+    row_stride = per_arc_kind(px_columns, num_frames)
+    if reverse:
+        flat = (offset + (s_end - row) * row_stride + t_end) - frame
+    else:
+        flat = (offset + (s_begin + row - ds) * row_stride + t_begin - dt) + frame
+    weights = source.take(flat.clamp_(0, max(source.numel() - 1, 0)))
+    return weights.masked_fill_(outside, _NEG_INF)
 
 
 def _column_recursion(weights: Tensor) -> Tensor:
@@ -218,10 +252,13 @@ def _column_recursion(weights: Tensor) -> Tensor:
     num_columns, batch, _, num_rows = weights.shape
     scores = weights.new_full((num_columns + 1, batch, num_rows + 1), _NEG_INF)
     scores[0, :, 1] = 0.0
-    for n in range(num_columns):
-        # unfold: [row above (symbol arc), same row (blank arc)] of column n, as (B, 2, S+1).
-        arrivals = scores[n].unfold(1, num_rows, 1) + weights[n]
-        torch.logaddexp(arrivals[:, 0], arrivals[:, 1], out=scores[n + 1, :, 1:])
+    # windows[n]: (B, 2, S+1), for every row of column n [the row above, the same row]: the
+    # sources of the symbol and blank arcs into that row of column n+1. Views made once, so
+    # that each step is two tensor ops.
+    windows = scores.unfold(2, num_rows, 1).unbind(0)
+    for window, arcs, out in zip(windows, weights.unbind(0), scores[1:, :, 1:].unbind(0)):
+        via_symbol, via_blank = torch.add(window, arcs).unbind(1)
+        torch.logaddexp(via_symbol, via_blank, out=out)
     return scores
 
 
@@ -236,20 +273,16 @@ def _cell_scores(scores: Tensor, boundary: Tensor, modified: bool, reverse: bool
     """Maps column-major `scores` (N+1, B, S+2) back to lattice cells (B, S+1, T+1), -inf
     outside each sequence's box."""
     _, batch, width = scores.shape
-    num_rows = width - 1
     device = scores.device
-    s = torch.arange(num_rows, device=device).view(1, num_rows, 1)
-    t = torch.arange(num_frames + 1, device=device).view(1, 1, num_frames + 1)
-    s_begin, t_begin, s_end, t_end = (x.view(batch, 1, 1) for x in boundary.unbind(1))
+    s = torch.arange(width - 1, device=device).view(1, -1, 1)
+    t = torch.arange(num_frames + 1, device=device).view(1, 1, -1)
+    s_begin, t_begin, s_end, t_end = (x.view(-1, 1, 1) for x in boundary.unbind(1))
     s_local, t_local = (s_end - s, t_end - t) if reverse else (s - s_begin, t - t_begin)
     inside = (s_local >= 0) & (s_local <= s_end - s_begin) & (t_local >= 0) & (t_local <= t_end - t_begin)
-    column = t_local if modified else s_local + t_local
-    flat = (
-        column.clamp(0, scores.shape[0] - 1) * (batch * width)
-        + torch.arange(batch, device=device).view(batch, 1, 1) * width
-        + 1 + s_local.clamp(0, num_rows - 1)
-    )
-    return scores.take(flat).masked_fill_(~inside, _NEG_INF)
+    column = (t_local if modified else s_local + t_local).clamp(0, scores.shape[0] - 1)
+    sequence = torch.arange(batch, device=device).view(-1, 1, 1)
+    cells = scores[column, sequence, 1 + s_local.clamp(0, width - 2)]
+    return cells.masked_fill_(~inside, _NEG_INF)
 
 
 def _occupation(log_arc: Tensor, total: Tensor) -> Tensor:
@@ -265,16 +298,22 @@ def _occupation(log_arc: Tensor, total: Tensor) -> Tensor:
 def _scores_and_grads(
     px: Tensor, py: Tensor, boundary: Tensor, with_grads: bool
 ) -> Tuple[Tensor, Optional[Tensor], Optional[Tensor]]:
-    """total (B,) and, if `with_grads`, the occupation probabilities px_grad, py_grad."""
-    num_frames = py.shape[2]
+    """total (B,) and, if `with_grads`, the occupation probabilities px_grad, py_grad.
+
+    The backward scores are those of the reversed lattices, run in the same loop as the
+    forward ones (stacked along the batch), which halves the number of Python steps.
+    """
+    batch, _, num_frames = py.shape
     modified = px.shape[2] == num_frames
-    batch_index = torch.arange(px.shape[0], device=px.device)
-    forward = _column_recursion(_arc_weights(px, py, boundary, reverse=False))
+    weights = _arc_weights(px, py, boundary, reverse=False)
+    if with_grads:
+        weights = torch.cat((weights, _arc_weights(px, py, boundary, reverse=True)), dim=1)
+    scores = _column_recursion(weights)
+    forward, backward = scores[:, :batch], scores[:, batch:]
     end_column, end_row = _end_cell(boundary, modified)
-    total = forward[end_column, batch_index, end_row + 1]
+    total = forward[end_column, torch.arange(batch, device=px.device), end_row + 1]
     if not with_grads:
         return total, None, None
-    backward = _column_recursion(_arc_weights(px, py, boundary, reverse=True))
     alpha = _cell_scores(forward, boundary, modified, reverse=False, num_frames=num_frames)
     beta = _cell_scores(backward, boundary, modified, reverse=True, num_frames=num_frames)
     symbol_target = beta[:, 1:, 1:] if modified else beta[:, 1:, :]
@@ -325,18 +364,7 @@ def mutual_information_recursion(
       with terms outside the box [s_begin, s_end] x [t_begin, t_end] equal to -inf;
       `(total, (px_grad, py_grad))` if return_grad, px_grad shaped as px, py_grad as py.
     """
-    _check_ndim("px", px, 3, "(B, S, T+1) or (B, S, T)")
-    _check_ndim("py", py, 3, "(B, S+1, T)")
-    _check_float("px", px)
-    _check_same("py", py, "px", px)
-    batch, num_symbols, px_columns = px.shape
-    num_frames = py.shape[2]
-    _check_shape("py", py, (batch, num_symbols + 1, num_frames), "(B, S+1, T)")
-    if px_columns not in (num_frames, num_frames + 1):
-        raise ValueError(
-            f"px must have T+1 = {num_frames + 1} (regular) or T = {num_frames} (modified) "
-            f"columns (T from py of shape {tuple(py.shape)}), got {tuple(px.shape)}"
-        )
+    batch, num_symbols, num_frames = _check_lattice("px", px, "py", py)
     boundary = _resolve_boundary(boundary, batch, num_symbols, num_frames, px.device)
     needs_grad = torch.is_grad_enabled() and (px.requires_grad or py.requires_grad)
     if not (return_grad or needs_grad):
@@ -389,7 +417,7 @@ def _check_simple_inputs(
     _check_shape("lm", lm, (batch, num_symbols + 1, num_classes), "(B, S+1, C)")
     _check_choice("rnnt_type", rnnt_type, RNNT_TYPES)
     _check_termination_symbol(termination_symbol, num_classes)
-    symbols = _check_symbols(symbols, batch, num_symbols, num_classes)
+    symbols = _check_symbols(symbols, batch, num_symbols, num_classes, "am", am)
     if boundary is not None or rnnt_type == "modified":
         boundary = _resolve_boundary(boundary, batch, num_symbols, num_frames, am.device)
     if rnnt_type == "modified":
@@ -588,17 +616,8 @@ def get_rnnt_prune_ranges(
     Returns:
       ranges: (B, T, s_range) int64, ranges[b, t, k] = s_begin[b, t] + k, all in [0, S].
     """
-    _check_ndim("px_grad", px_grad, 3, "(B, S, T+1) or (B, S, T)")
-    _check_ndim("py_grad", py_grad, 3, "(B, S+1, T)")
-    batch, num_symbols, px_columns = px_grad.shape
-    num_frames = py_grad.shape[2]
-    _check_shape("py_grad", py_grad, (batch, num_symbols + 1, num_frames), "(B, S+1, T)")
-    if px_columns not in (num_frames, num_frames + 1):
-        raise ValueError(
-            f"px_grad must have T+1 = {num_frames + 1} or T = {num_frames} columns, "
-            f"got {tuple(px_grad.shape)}"
-        )
-    modified = px_columns == num_frames
+    batch, num_symbols, num_frames = _check_lattice("px_grad", px_grad, "py_grad", py_grad)
+    modified = px_grad.shape[2] == num_frames
     min_range = 1 if modified else 2
     if s_range < min_range:
         raise ValueError(
@@ -631,9 +650,14 @@ def get_rnnt_prune_ranges(
     return s_begin.unsqueeze(2) + torch.arange(s_range, device=px_grad.device)
 
 
-def _check_ranges(ranges: Tensor, batch: int, num_frames: int, num_symbols: int) -> None:
+def _check_ranges(
+    ranges: Tensor, batch: int, num_frames: int, num_symbols: int, scores_name: str, scores: Tensor
+) -> None:
+    """Checks ranges (B, T, s_range): integer symbol positions in [0, S] on the device of
+    `scores`."""
     _check_ndim("ranges", ranges, 3, "(B, T, s_range)")
     _check_integer("ranges", ranges)
+    _check_device("ranges", ranges, scores_name, scores)
     if ranges.shape[:2] != (batch, num_frames):
         raise ValueError(
             f"ranges must have shape (B, T, s_range) with (B, T) = {(batch, num_frames)}, "
@@ -660,7 +684,7 @@ def do_rnnt_pruning(am: Tensor, lm: Tensor, ranges: Tensor) -> Tuple[Tensor, Ten
     _check_ndim("am", am, 3, "(B, T, D_am)")
     _check_ndim("lm", lm, 3, "(B, S+1, D_lm)")
     batch, num_rows, lm_dim = lm.shape
-    _check_ranges(ranges, batch, am.shape[1], num_rows - 1)
+    _check_ranges(ranges, batch, am.shape[1], num_rows - 1, "lm", lm)
     if am.shape[0] != batch:
         raise ValueError(f"am and lm must have the same batch size, got {am.shape[0]} and {batch}")
     s_range = ranges.shape[2]
@@ -695,11 +719,21 @@ class _LogSoftmaxGather(torch.autograd.Function):
         return logits_grad, None
 
 
+# Rows of logits are normalized in chunks of about this many elements, so that the temporary
+# exp() buffer stays small next to the logits (B, T, s_range, C) themselves.
+_LOGSUMEXP_CHUNK_ELEMENTS = 1 << 20
+
+
 def _logsumexp_last_dim(x: Tensor) -> Tensor:
     """x: (..., C) -> (..., 1) log sum exp over C (-inf for an all -inf row)."""
-    x_max = x.amax(dim=-1, keepdim=True)
-    x_max = torch.where(torch.isfinite(x_max), x_max, 0.0)
-    return torch.sub(x, x_max).exp_().sum(dim=-1, keepdim=True).log_().add_(x_max)
+    rows = x.reshape(-1, x.shape[-1])
+    rows_per_chunk = max(1, _LOGSUMEXP_CHUNK_ELEMENTS // max(1, x.shape[-1]))
+    chunks = []
+    for chunk in rows.split(rows_per_chunk):
+        chunk_max = chunk.amax(dim=-1, keepdim=True)
+        chunk_max = torch.where(torch.isfinite(chunk_max), chunk_max, 0.0)
+        chunks.append(torch.sub(chunk, chunk_max).exp_().sum(dim=-1, keepdim=True).log_().add_(chunk_max))
+    return torch.cat(chunks).view(x.shape[:-1] + (1,))
 
 
 def _unprune(values: Tensor, ranges: Tensor, num_rows: int) -> Tensor:
@@ -740,7 +774,7 @@ def _check_joiner_inputs(
     _check_ndim("symbols", symbols, 2, "(B, S)")
     num_symbols = symbols.shape[1]
     _check_termination_symbol(termination_symbol, num_classes)
-    symbols = _check_symbols(symbols, batch, num_symbols, num_classes)
+    symbols = _check_symbols(symbols, batch, num_symbols, num_classes, "logits", logits)
     if boundary is not None or rnnt_type == "modified":
         boundary = _resolve_boundary(boundary, batch, num_symbols, num_frames, logits.device)
     if rnnt_type == "modified":
@@ -755,7 +789,7 @@ def get_rnnt_logprobs_pruned(
     """(px, py) of the pruned lattice: -inf outside each frame's window. Arguments as
     `rnnt_loss_pruned`; returns px (B, S, T+1) or (B, S, T), py (B, S+1, T)."""
     symbols, boundary = _check_joiner_inputs(logits, symbols, termination_symbol, boundary, rnnt_type)
-    _check_ranges(ranges, logits.shape[0], logits.shape[1], symbols.shape[1])
+    _check_ranges(ranges, logits.shape[0], logits.shape[1], symbols.shape[1], "logits", logits)
     if ranges.shape[2] != logits.shape[2]:
         raise ValueError(
             f"ranges (B, T, s_range) and logits (B, T, s_range, C) disagree on s_range: "

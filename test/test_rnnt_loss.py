@@ -295,6 +295,18 @@ def test_modified_with_more_symbols_than_frames_is_infinite_and_reported():
     assert (grad[1] == 0).all() and (grad[0] != 0).any()
 
 
+def test_sequence_without_any_path_gets_zero_gradient_and_others_are_unaffected():
+    logits, symbols, boundary = random_case(3, 5, 2, 4, ragged=True, seed=8)
+    logits[0, :, :, BLANK] = -math.inf  # sequence 0 can never leave a frame
+    logits.requires_grad_(True)
+    loss = rnnt_loss(logits, symbols, BLANK, boundary, reduction="none")
+    assert torch.isposinf(loss[0]) and torch.isfinite(loss[1:]).all()
+    (grad,) = torch.autograd.grad(loss.sum(), logits, retain_graph=True)
+    assert (grad[0] == 0).all()
+    (others_grad,) = torch.autograd.grad(loss[1:].sum(), logits)
+    torch.testing.assert_close(grad, others_grad)
+
+
 def test_regular_with_more_symbols_than_frames_prunes_with_a_wider_window():
     batch, frames, num_symbols, classes = 2, 3, 8, 10
     _, symbols, boundary = random_case(batch, frames, num_symbols, classes, ragged=False)

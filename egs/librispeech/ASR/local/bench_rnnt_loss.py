@@ -1,19 +1,25 @@
 #!/usr/bin/env python3
 """Forward+backward time and peak memory of the pruned RNN-T loss path vs torchaudio's full loss.
 
-Paths, both starting from am (B, T, V) and lm (B, U+1, V) that require grad:
-  pruned     icefall_lite.rnnt_loss: rnnt_loss_smoothed (lm_only_scale 0.25, return_grad) +
-             get_rnnt_prune_ranges (s_range 5) + do_rnnt_pruning + rnnt_loss_pruned on the
-             additive joiner am_pruned + lm_pruned; backward of 0.5 * simple + pruned.
-  torchaudio torchaudio.functional.rnnt_loss on the full additive joiner
-             am[:, :, None] + lm[:, None] (B, T, U+1, V); backward.
+Paths, both starting from am (B, T, V) and lm (B, U+1, V) that require grad, the loss built in a
+function and back-propagated outside it (as in training, so that tensors the autograd graph does
+not keep are freed before the backward):
+  pruned      icefall_lite.rnnt_loss: rnnt_loss_smoothed (lm_only_scale 0.25, return_grad) +
+              get_rnnt_prune_ranges (s_range 5) + do_rnnt_pruning + rnnt_loss_pruned on the
+              additive joiner am_pruned + lm_pruned; loss 0.5 * simple + pruned.
+  torchaudio  torchaudio.functional.rnnt_loss (blank 0) on the full additive joiner
+              am[:, :, None] + lm[:, None], of shape (B, T, U+1, V).
 
-Each (path, size) runs in a fresh Python process (this script with --worker) so that peak memory
-is not shared between runs. Memory: the worker runs the path once at a tiny size (so that lazy
-initialisation is not counted), creates the inputs, records its resident set size, resets the
-kernel's peak-RSS mark (writes 5 to /proc/self/clear_refs), runs all timed repeats and reports
-peak RSS (VmHWM) minus that baseline: the memory the path itself needed, including allocator
-slack. Time: the median of the repeats (after one untimed warm-up at full size).
+Every measurement runs in a fresh Python process (this script with --worker), which first runs
+its path once at a tiny size so that lazy initialisation is not counted, then creates the inputs.
+- time: one untimed pass, then the median (and min) of --repeats timed passes.
+- memory: one pass; reported is the peak resident set size (VmHWM, after resetting it through
+  /proc/self/clear_refs) minus the resident set size before the pass. The process runs with
+  glibc's MALLOC_MMAP_THRESHOLD_=65536, so every buffer of 64 KiB or more is its own mapping,
+  returned to the system when freed: resident memory then follows the live tensors, instead of
+  also holding memory that malloc keeps after a free (which depends on the order of earlier
+  allocations, not on the path). The time workers keep the default allocator, whose resident
+  growth over all their passes is reported too ("RSS growth, default malloc").
 
 Example (the numbers in docs/BENCHMARKS.md):
   python egs/librispeech/ASR/local/bench_rnnt_loss.py --threads 2
@@ -27,43 +33,43 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Dict, List, Tuple
+from typing import Callable, Dict
 
 SIZES = ["8,200,50,500", "4,1000,150,500"]
+MEMORY_WORKER_ENV = {"MALLOC_MMAP_THRESHOLD_": "65536"}
 
 
 def get_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads in each worker")
     parser.add_argument("--sizes", nargs="+", default=SIZES, help="B,T,U,V sizes to run")
-    parser.add_argument("--repeats", type=int, default=15, help="timed repeats of the pruned path")
-    parser.add_argument(
-        "--reference-repeats", type=int, default=3, help="timed repeats of torchaudio's full loss (slow)"
-    )
+    parser.add_argument("--repeats", type=int, default=15, help="timed passes of the pruned path")
+    parser.add_argument("--reference-repeats", type=int, default=3, help="timed passes of torchaudio's loss (slow)")
     parser.add_argument(
         "--skip-reference-above",
         type=float,
         default=8.0,
         help="skip torchaudio where its (B, T, U+1, V) logits would exceed this many GB",
     )
-    parser.add_argument("--worker", nargs=2, metavar=("PATH", "SIZE"), help=argparse.SUPPRESS)
+    parser.add_argument("--worker", nargs=3, metavar=("PATH", "SIZE", "MEASURE"), help=argparse.SUPPRESS)
     return parser.parse_args()
 
 
 # ---------------------------------------------------------------------------------------------
-# Worker side (fresh process)
+# Worker side (a fresh process per measurement)
 # ---------------------------------------------------------------------------------------------
 
 
-def _status_kib(field: str) -> int:
-    """A field of /proc/self/status in KiB (VmRSS: current resident set, VmHWM: its peak)."""
+def _status_mib(field: str) -> float:
+    """A field of /proc/self/status in MiB (VmRSS: resident set size, VmHWM: its peak)."""
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith(field + ":"):
-            return int(line.split()[1])
+            return int(line.split()[1]) / 1024
     raise RuntimeError(f"{field} not in /proc/self/status")
 
 
 def _make_inputs(batch: int, frames: int, num_symbols: int, vocab: int):
+    """am (B, T, V), lm (B, U+1, V) requiring grad, symbols (B, U) in [1, V), boundary (B, 4)."""
     import torch
 
     gen = torch.Generator().manual_seed(0)
@@ -99,12 +105,10 @@ def _torchaudio_loss(am, lm, symbols, boundary):
     )
 
 
-# The loss is built inside a function and back-propagated outside it, as in training, so that
-# intermediate tensors the autograd graph does not keep are freed before the backward.
 LOSSES: Dict[str, Callable] = {"pruned": _pruned_loss, "torchaudio": _torchaudio_loss}
 
 
-def run_worker(path: str, size: str, threads: int, repeats: int) -> Dict[str, float]:
+def run_worker(path: str, size: str, measure: str, threads: int, repeats: int) -> Dict[str, float]:
     import torch
 
     torch.set_num_threads(threads)
@@ -112,20 +116,18 @@ def run_worker(path: str, size: str, threads: int, repeats: int) -> Dict[str, fl
     batch, frames, num_symbols, vocab = (int(x) for x in size.split(","))
     loss_fn(*_make_inputs(2, 8, 3, vocab)).backward()
     inputs = _make_inputs(batch, frames, num_symbols, vocab)
-    baseline_kib = _status_kib("VmRSS")
+    baseline_mib = _status_mib("VmRSS")
     Path("/proc/self/clear_refs").write_text("5")
     times = []
-    for _ in range(repeats + 1):
+    for _ in range(1 if measure == "memory" else repeats + 1):
         start = time.perf_counter()
         loss_fn(*inputs).backward()
         times.append(time.perf_counter() - start)
         inputs[0].grad = inputs[1].grad = None
-    peak_kib = _status_kib("VmHWM")
-    return {
-        "median_ms": 1000 * statistics.median(times[1:]),
-        "min_ms": 1000 * min(times[1:]),
-        "peak_growth_mb": (peak_kib - baseline_kib) / 1024,
-    }
+    growth = {"peak_growth_mib": _status_mib("VmHWM") - baseline_mib}
+    if measure == "memory":
+        return growth
+    return {"median_ms": 1000 * statistics.median(times[1:]), "min_ms": 1000 * min(times[1:]), **growth}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -133,12 +135,14 @@ def run_worker(path: str, size: str, threads: int, repeats: int) -> Dict[str, fl
 # ---------------------------------------------------------------------------------------------
 
 
-def measure(path: str, size: str, threads: int, repeats: int) -> Dict[str, float]:
-    """Runs one (path, size) in a fresh process; returns its measurements."""
-    command = [sys.executable, __file__, "--worker", path, size, "--threads", str(threads), "--repeats", str(repeats)]
-    result = subprocess.run(command, capture_output=True, text=True)
+def run_in_fresh_process(path: str, size: str, measure: str, threads: int, repeats: int) -> Dict[str, float]:
+    command = [sys.executable, __file__, "--worker", path, size, measure]
+    command += ["--threads", str(threads), "--repeats", str(repeats)]
+    env = dict(os.environ, **(MEMORY_WORKER_ENV if measure == "memory" else {}))
+    result = subprocess.run(command, capture_output=True, text=True, env=env)
     if result.returncode != 0:
-        return {"error": result.stderr.strip().splitlines()[-1] if result.stderr.strip() else f"exit {result.returncode}"}
+        lines = result.stderr.strip().splitlines() or [f"exit code {result.returncode}"]
+        raise RuntimeError(f"{path} {size} {measure}: {lines[-1]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
@@ -147,39 +151,49 @@ def logits_gb(size: str) -> float:
     return batch * frames * (num_symbols + 1) * vocab * 4 / 1e9
 
 
+def measure_path(path: str, size: str, threads: int, repeats: int) -> Dict[str, float]:
+    memory = run_in_fresh_process(path, size, "memory", threads, repeats)
+    timing = run_in_fresh_process(path, size, "time", threads, repeats)
+    return {
+        "median_ms": timing["median_ms"],
+        "min_ms": timing["min_ms"],
+        "live_peak_mib": memory["peak_growth_mib"],
+        "default_malloc_growth_mib": timing["peak_growth_mib"],
+    }
+
+
 def format_row(size: str, path: str, result: Dict[str, float], reference: Dict[str, float]) -> str:
-    if "error" in result:
-        return f"| {size} | {path} | failed: {result['error']} | | | |"
     ratio = ""
-    if "peak_growth_mb" in reference and path != "torchaudio":
-        ratio = f"{result['peak_growth_mb'] / reference['peak_growth_mb']:.3f}"
+    if path != "torchaudio" and "live_peak_mib" in reference:
+        ratio = f"{result['live_peak_mib'] / reference['live_peak_mib']:.3f}"
     return (
         f"| {size} | {path} | {result['median_ms']:.1f} | {result['min_ms']:.1f} | "
-        f"{result['peak_growth_mb']:.1f} | {ratio} |"
+        f"{result['live_peak_mib']:.1f} | {ratio} | {result['default_malloc_growth_mib']:.1f} |"
     )
 
 
 def main() -> None:
     args = get_args()
     if args.worker:
-        path, size = args.worker
-        repeats = args.repeats
-        print(json.dumps(run_worker(path, size, args.threads, repeats)))
+        path, size, measure = args.worker
+        print(json.dumps(run_worker(path, size, measure, args.threads, args.repeats)))
         return
-    print(f"threads={args.threads}, load average before: {os.getloadavg()[0]:.2f} (1 min), cpus={os.cpu_count()}")
-    print("| B,T,U,V | path | median ms | min ms | peak RSS growth MB | growth / torchaudio |")
-    print("|---|---|---|---|---|---|")
+    print(f"threads={args.threads}, cpus={os.cpu_count()}, load average before: {os.getloadavg()[0]:.2f}")
+    print(
+        "| B,T,U,V | path | median ms | min ms | peak memory growth MiB | growth / torchaudio "
+        "| RSS growth, default malloc, MiB |"
+    )
+    print("|---|---|---|---|---|---|---|")
     for size in args.sizes:
-        results: List[Tuple[str, Dict[str, float]]] = []
+        reference: Dict[str, float] = {}
         if logits_gb(size) <= args.skip_reference_above:
-            reference = measure("torchaudio", size, args.threads, args.reference_repeats)
+            reference = measure_path("torchaudio", size, args.threads, args.reference_repeats)
+            print(format_row(size, "torchaudio", reference, reference), flush=True)
         else:
-            reference = {"error": f"skipped: logits of {logits_gb(size):.1f} GB"}
-        results.append(("torchaudio", reference))
-        results.append(("pruned", measure("pruned", size, args.threads, args.repeats)))
-        for path, result in results:
-            print(format_row(size, path, result, reference), flush=True)
-    print(f"load average after: {os.getloadavg()[0]:.2f} (1 min)")
+            print(f"| {size} | torchaudio | skipped: logits of {logits_gb(size):.1f} GB | | | | |", flush=True)
+        pruned = measure_path("pruned", size, args.threads, args.repeats)
+        print(format_row(size, "pruned", pruned, reference), flush=True)
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":
