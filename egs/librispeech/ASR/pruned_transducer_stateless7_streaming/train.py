@@ -1,0 +1,94 @@
+#!/usr/bin/env python3
+"""Train the streaming Zipformer transducer with the pruned RNN-T loss (run from egs/librispeech/ASR).
+
+Usage:
+  # 4 GPUs (or 4 CPU processes with gloo when there is no GPU), fp16:
+  ./pruned_transducer_stateless7_streaming/train.py --world-size 4 --num-epochs 30 --start-epoch 1 \\
+      --use-fp16 1 --exp-dir pruned_transducer_stateless7_streaming/exp --max-duration 750
+  # several nodes: torchrun --nnodes 2 --nproc-per-node 4 --node-rank 0 --master-addr HOST \\
+  #     ./pruned_transducer_stateless7_streaming/train.py ...
+  # resume: --start-epoch E (from epoch-(E-1).pt) or --start-batch B (from checkpoint-B.pt, same data position)
+"""
+
+import argparse
+import datetime
+import logging
+import sys
+from pathlib import Path
+
+import sentencepiece as spm
+import torch
+
+from icefall_lite.cli import setup_logging
+from icefall_lite.data.datamodule import AsrDataConfig, LibriSpeechAsrDataModule, TrainCutFilter
+from icefall_lite.model.options import add_model_arguments, build_model, zipformer_config_from_args
+from icefall_lite.training.distributed import DistributedContext, launch
+from icefall_lite.training.options import TrainConfig, add_training_arguments
+from icefall_lite.training.trainer import Trainer, fix_random_seed
+
+
+def get_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_training_arguments(parser)
+    add_model_arguments(parser)
+    LibriSpeechAsrDataModule.add_arguments(parser)
+    return parser
+
+
+def count_parameters(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def run(context: DistributedContext, args: argparse.Namespace) -> None:
+    config = TrainConfig.from_args(args)
+    torch.set_num_threads(config.num_threads)
+    date = datetime.datetime.now().strftime("%Y-%m-%d-%H-%M-%S")
+    setup_logging(Path(config.exp_dir) / "log" / f"log-train-{date}-{context.rank}")
+    logging.info(f"Training on {context.device}, rank {context.rank} of {context.world_size}; options: {vars(args)}")
+    fix_random_seed(config.seed)
+
+    if not Path(config.bpe_model).is_file():
+        raise FileNotFoundError(f"--bpe-model {config.bpe_model} not found: run ./prepare.sh (stage 5) first")
+    sp = spm.SentencePieceProcessor(model_file=str(config.bpe_model))
+    model = build_model(args, vocab_size=sp.get_piece_size(), blank_id=sp.piece_to_id("<blk>"))
+    logging.info(f"Number of model parameters: {count_parameters(model)}")
+
+    data = LibriSpeechAsrDataModule(AsrDataConfig.from_args(args))
+    train_cuts = data.train_cuts()
+    counting_filter = TrainCutFilter(sp)
+    epoch_audio_seconds = sum(cut.duration for cut in train_cuts.filter(counting_filter))
+    logging.info(f"{counting_filter.summary()}; {epoch_audio_seconds / 3600:.2f} h of training audio per epoch")
+    train_cuts = train_cuts.filter(TrainCutFilter(sp))
+    valid_cuts = data.dev_clean_cuts() + data.dev_other_cuts()
+
+    trainer = Trainer(model, sp, config, context, params={"args": vars(args)})
+    trainer.resume_if_requested()
+    for epoch in range(trainer.state.cur_epoch, config.num_epochs + 1):
+        fix_random_seed(config.seed + epoch - 1)
+        trainer.scheduler.step_epoch(epoch - 1)
+        train_dl = data.train_dataloaders(train_cuts, sampler_state_dict=trainer.sampler_state, seed=config.seed)
+        if trainer.sampler_state is None:
+            train_dl.sampler.set_epoch(epoch - 1)
+        trainer.sampler_state = None
+        trainer.state.cur_epoch = epoch
+        train_stats = trainer.train_one_epoch(epoch, train_dl, valid_cuts, data, epoch_audio_seconds)
+        valid_stats = trainer.validate(data, valid_cuts)
+        logging.info(f"Epoch {epoch} done: train loss{train_stats}, valid loss{valid_stats}")
+        if context.is_main:
+            trainer.save_epoch_checkpoint(epoch, train_stats.per_frame()["loss"], valid_stats.per_frame()["loss"])
+    trainer.close()
+    logging.info("Done!")
+
+
+def main() -> None:
+    args = get_parser().parse_args()
+    try:
+        TrainConfig.from_args(args)
+        zipformer_config_from_args(args)
+    except ValueError as error:
+        sys.exit(f"train.py: error: {error}")
+    launch(run, world_size=args.world_size, master_port=args.master_port, args=args)
+
+
+if __name__ == "__main__":
+    main()
