@@ -11,7 +11,9 @@ Example::
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Sequence
 
@@ -25,6 +27,7 @@ TRAIN_SPEED_FACTORS = (0.9, 1.1)
 MUSAN_WINDOW_SECONDS = 10.0
 MUSAN_MIN_SECONDS = 5.0
 NOISE_KINDS = ("music", "speech", "noise")
+PIECES_PER_JOB = 10
 
 
 def make_fbank() -> Fbank:
@@ -39,12 +42,16 @@ def librispeech_cuts_path(fbank_dir: Path, subset: str) -> Path:
 def _store_features(cuts: CutSet, storage_path: Path, cuts_path: Path, num_jobs: int) -> None:
     """Compute fbank for `cuts`, store the matrices under `storage_path`, write the cut manifest atomically."""
     torch.set_num_threads(1)  # parallelism comes from the `num_jobs` worker processes
-    with_features = cuts.compute_and_store_features(
-        extractor=make_fbank(),
-        storage_path=storage_path,
-        num_jobs=num_jobs if num_jobs > 1 else None,
-        storage_type=LilcomChunkyWriter,
-    )
+    num_pieces = min(len(cuts), PIECES_PER_JOB * num_jobs)
+    # lhotse reports progress per piece: many small pieces on `num_jobs` workers make that progress visible.
+    with ProcessPoolExecutor(num_jobs, mp_context=multiprocessing.get_context("spawn")) as executor:
+        with_features = cuts.compute_and_store_features(
+            extractor=make_fbank(),
+            storage_path=storage_path,
+            num_jobs=num_pieces,
+            storage_type=LilcomChunkyWriter,
+            executor=executor,
+        )
     partial = cuts_path.with_name(".partial." + cuts_path.name)
     with_features.to_file(partial)
     os.replace(partial, cuts_path)
