@@ -370,6 +370,44 @@ def test_prune_ranges_are_valid_windows():
     assert (last_start == (boundary[:, 2] - s_range + 1).clamp(min=0)).all()
 
 
+def reference_prune_starts(px_grad, py_grad, boundary, s_range: int) -> torch.Tensor:
+    """k2's window starts (B, T), written cell by cell with Python loops."""
+    batch, num_symbols, px_columns = px_grad.shape
+    num_frames = py_grad.shape[2]
+    max_step = 1 if px_columns == num_frames else s_range - 1
+    starts = torch.zeros(batch, num_frames, dtype=torch.long)
+    for b in range(batch):
+        s_end, t_end = int(boundary[b, 2]), int(boundary[b, 3])
+        for t in range(num_frames):
+            if t >= t_end - 1:
+                starts[b, t] = max(s_end - s_range + 1, 0)
+                continue
+            scores = [
+                float(py_grad[b, s : s + s_range, t].sum()) - (float(px_grad[b, s - 1, t]) if s > 0 else 0.0)
+                for s in range(num_symbols + 2 - s_range)
+            ]
+            starts[b, t] = scores.index(max(scores))
+        for t in reversed(range(num_frames - 1)):  # non-decreasing
+            starts[b, t] = min(starts[b, t], starts[b, t + 1])
+        for t in reversed(range(num_frames - 1)):  # steps of at most max_step
+            starts[b, t] = max(starts[b, t], starts[b, t + 1] - max_step)
+        for t in range(num_frames):  # reachable from symbol 0 at frame 0
+            starts[b, t] = min(starts[b, t], max_step * t)
+    return starts
+
+
+@pytest.mark.parametrize("modified,s_range", [(False, 2), (False, 4), (True, 1), (True, 3)])
+def test_prune_ranges_match_a_cell_by_cell_reference(modified, s_range):
+    batch, frames, num_symbols = 4, 12, 6
+    gen = torch.Generator().manual_seed(10)
+    px_grad = torch.rand(batch, num_symbols, frames + (0 if modified else 1), dtype=torch.float64, generator=gen)
+    py_grad = torch.rand(batch, num_symbols + 1, frames, dtype=torch.float64, generator=gen)
+    boundary = make_boundary([6, 3, 0, 5], [12, 9, 4, 12])
+    ranges = get_rnnt_prune_ranges(px_grad, py_grad, boundary, s_range)
+    expected = reference_prune_starts(px_grad, py_grad, boundary, s_range)
+    assert torch.equal(ranges, expected.unsqueeze(2) + torch.arange(s_range))
+
+
 def test_prune_ranges_follow_a_certain_alignment():
     """With all occupation on one path, every window holds the path's cells of its frame."""
     frames, num_symbols, s_range = 8, 5, 3

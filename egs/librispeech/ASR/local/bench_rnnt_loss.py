@@ -21,6 +21,11 @@ its path once at a tiny size so that lazy initialisation is not counted, then cr
   allocations, not on the path). The time workers keep the default allocator, whose resident
   growth over all their passes is reported too ("RSS growth, default malloc").
 
+Workers run with OMP_WAIT_POLICY=PASSIVE unless --omp-wait-policy says otherwise: on a machine
+whose cores other processes also use, libgomp's default spin-waiting makes a 2-thread process
+wait whole scheduler slices at each parallel op (a 20x slowdown was seen at load 9 on 2 cores);
+passive waiting puts idle OpenMP threads to sleep instead.
+
 Example (the numbers in docs/BENCHMARKS.md):
   python egs/librispeech/ASR/local/bench_rnnt_loss.py --threads 2
 """
@@ -50,6 +55,12 @@ def get_args() -> argparse.Namespace:
         type=float,
         default=8.0,
         help="skip torchaudio where its (B, T, U+1, V) logits would exceed this many GB",
+    )
+    parser.add_argument(
+        "--omp-wait-policy",
+        default="PASSIVE",
+        choices=["PASSIVE", "ACTIVE", "default"],
+        help="OMP_WAIT_POLICY of the workers ('default': leave the environment as it is)",
     )
     parser.add_argument("--worker", nargs=3, metavar=("PATH", "SIZE", "MEASURE"), help=argparse.SUPPRESS)
     return parser.parse_args()
@@ -135,10 +146,14 @@ def run_worker(path: str, size: str, measure: str, threads: int, repeats: int) -
 # ---------------------------------------------------------------------------------------------
 
 
-def run_in_fresh_process(path: str, size: str, measure: str, threads: int, repeats: int) -> Dict[str, float]:
+def run_in_fresh_process(
+    path: str, size: str, measure: str, args: argparse.Namespace, repeats: int
+) -> Dict[str, float]:
     command = [sys.executable, __file__, "--worker", path, size, measure]
-    command += ["--threads", str(threads), "--repeats", str(repeats)]
+    command += ["--threads", str(args.threads), "--repeats", str(repeats)]
     env = dict(os.environ, **(MEMORY_WORKER_ENV if measure == "memory" else {}))
+    if args.omp_wait_policy != "default":
+        env["OMP_WAIT_POLICY"] = args.omp_wait_policy
     result = subprocess.run(command, capture_output=True, text=True, env=env)
     if result.returncode != 0:
         lines = result.stderr.strip().splitlines() or [f"exit code {result.returncode}"]
@@ -151,9 +166,9 @@ def logits_gb(size: str) -> float:
     return batch * frames * (num_symbols + 1) * vocab * 4 / 1e9
 
 
-def measure_path(path: str, size: str, threads: int, repeats: int) -> Dict[str, float]:
-    memory = run_in_fresh_process(path, size, "memory", threads, repeats)
-    timing = run_in_fresh_process(path, size, "time", threads, repeats)
+def measure_path(path: str, size: str, args: argparse.Namespace, repeats: int) -> Dict[str, float]:
+    memory = run_in_fresh_process(path, size, "memory", args, repeats)
+    timing = run_in_fresh_process(path, size, "time", args, repeats)
     return {
         "median_ms": timing["median_ms"],
         "min_ms": timing["min_ms"],
@@ -178,7 +193,10 @@ def main() -> None:
         path, size, measure = args.worker
         print(json.dumps(run_worker(path, size, measure, args.threads, args.repeats)))
         return
-    print(f"threads={args.threads}, cpus={os.cpu_count()}, load average before: {os.getloadavg()[0]:.2f}")
+    print(
+        f"threads={args.threads}, OMP_WAIT_POLICY={args.omp_wait_policy}, cpus={os.cpu_count()}, "
+        f"load average before: {os.getloadavg()[0]:.2f}"
+    )
     print(
         "| B,T,U,V | path | median ms | min ms | peak memory growth MiB | growth / torchaudio "
         "| RSS growth, default malloc, MiB |"
@@ -187,11 +205,11 @@ def main() -> None:
     for size in args.sizes:
         reference: Dict[str, float] = {}
         if logits_gb(size) <= args.skip_reference_above:
-            reference = measure_path("torchaudio", size, args.threads, args.reference_repeats)
+            reference = measure_path("torchaudio", size, args, args.reference_repeats)
             print(format_row(size, "torchaudio", reference, reference), flush=True)
         else:
             print(f"| {size} | torchaudio | skipped: logits of {logits_gb(size):.1f} GB | | | | |", flush=True)
-        pruned = measure_path("pruned", size, args.threads, args.repeats)
+        pruned = measure_path("pruned", size, args, args.repeats)
         print(format_row(size, "pruned", pruned, reference), flush=True)
     print(f"load average after: {os.getloadavg()[0]:.2f}")
 
