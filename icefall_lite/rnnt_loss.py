@@ -492,14 +492,10 @@ def get_rnnt_logprobs(
         px[b, s, t] = log_softmax(lm[b, s] + am[b, t])[y_s];
       py: (B, S+1, T), py[b, s, t] = log_softmax(lm[b, s] + am[b, t])[blank].
     """
-    symbols, boundary = _check_simple_inputs(lm, am, symbols, termination_symbol, boundary, rnnt_type)
-    lm_exp, lm_max = _shifted_exp(lm)
-    am_exp, am_max = _shifted_exp(am)
-    normalizers = _joint_log_normalizers(lm_exp, lm_max, am_exp, am_max)
-    px_am, px_lm, py_am, py_lm = _trivial_joiner_scores(lm, am, symbols, termination_symbol)
-    px = px_am + px_lm - normalizers[:, :-1]
-    py = py_am + py_lm - normalizers
-    return _finish_px(px, boundary, rnnt_type), py
+    return get_rnnt_logprobs_smoothed(
+        lm, am, symbols, termination_symbol, lm_only_scale=0.0, am_only_scale=0.0,
+        boundary=boundary, rnnt_type=rnnt_type,
+    )
 
 
 def rnnt_loss_simple(
@@ -538,7 +534,8 @@ def get_rnnt_logprobs_smoothed(
     lm_only_scale: float = 0.1, am_only_scale: float = 0.1,
     boundary: Optional[Tensor] = None, rnnt_type: str = "regular",
 ) -> Tuple[Tensor, Tensor]:
-    """(px, py) of `get_rnnt_logprobs` interpolated (in log space) with two other models:
+    """(px, py) of the joiner lm + am (`get_rnnt_logprobs`) interpolated in log space with two
+    other models:
 
         (1 - lm_only_scale - am_only_scale) * log p_joint
         + lm_only_scale * log p_lm        (softmax of lm alone)
