@@ -609,6 +609,28 @@ def _adjust_pruning_lower_bound(s_begin: Tensor, max_step: int) -> Tensor:
     return offsets - shifted
 
 
+def _effective_s_range(s_range: int, boundary: Tensor, num_symbols: int, modified: bool) -> int:
+    """Checks s_range and adjusts it as k2 does (see `get_rnnt_prune_ranges`)."""
+    min_range = 1 if modified else 2
+    if s_range < min_range:
+        raise ValueError(
+            f"s_range must be >= {min_range} for {'modified' if modified else 'regular'} "
+            f"RNN-T (no path survives a smaller window), got {s_range}"
+        )
+    if not modified and boundary.shape[0] > 0:
+        # A window moves by at most s_range - 1 symbols per frame.
+        s_len = boundary[:, 2] - boundary[:, 0]
+        t_len = (boundary[:, 3] - boundary[:, 1]).clamp(min=1)
+        needed = int(((s_len - 1).div(t_len, rounding_mode="floor") + 2).max())
+        if needed > s_range:
+            warnings.warn(
+                f"s_range={s_range} cannot cover a sequence with more than s_range - 1 symbols "
+                f"per frame; using s_range={needed}"
+            )
+            s_range = needed
+    return min(s_range, num_symbols + 1)
+
+
 def get_rnnt_prune_ranges(
     px_grad: Tensor, py_grad: Tensor, boundary: Optional[Tensor], s_range: int
 ) -> Tensor:
@@ -633,24 +655,8 @@ def get_rnnt_prune_ranges(
     """
     batch, num_symbols, num_frames = _check_lattice("px_grad", px_grad, "py_grad", py_grad)
     modified = px_grad.shape[2] == num_frames
-    min_range = 1 if modified else 2
-    if s_range < min_range:
-        raise ValueError(
-            f"s_range must be >= {min_range} for {'modified' if modified else 'regular'} "
-            f"RNN-T (no path survives a smaller window), got {s_range}"
-        )
     boundary = _resolve_boundary(boundary, batch, num_symbols, num_frames, px_grad.device)
-    if not modified:
-        s_len = boundary[:, 2] - boundary[:, 0]
-        t_len = (boundary[:, 3] - boundary[:, 1]).clamp(min=1)
-        needed = int(((s_len - 1).div(t_len, rounding_mode="floor") + 2).max()) if batch else 2
-        if needed > s_range:
-            warnings.warn(
-                f"s_range={s_range} cannot cover a sequence with more than s_range - 1 symbols "
-                f"per frame; using s_range={needed}"
-            )
-            s_range = needed
-    s_range = min(s_range, num_symbols + 1)
+    s_range = _effective_s_range(s_range, boundary, num_symbols, modified)
 
     # (B, S+2-s_range, T): blank occupation inside each window, minus entering it at frame t.
     window_blank = py_grad.unfold(1, s_range, 1).sum(dim=3)
