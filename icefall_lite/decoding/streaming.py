@@ -13,11 +13,13 @@ tensors indexed by slot, so a step does no per-stream tensor work beyond cutting
 Usage::
 
     decoder = StreamingDecoder(model, GreedySearch(model), num_slots=50)
-    while work remains:
-        while decoder.has_free_slot and more utterances:
-            decoder.add(DecodeStream(cut.id, chunk_len=32, audio=samples))
-        for stream, tokens in decoder.step():
-            ...
+    streams = (DecodeStream(cut.id, chunk_len=32, audio=load_cut_samples(cut, 16000)) for cut in cuts)
+    for stream, tokens in decode_streams(decoder, streams):      # files: audio fed chunk by chunk
+        ...
+
+    live = DecodeStream("mic", chunk_len=32)                     # audio as it arrives
+    decoder.add(live)
+    live.accept_waveform(samples); finished = decoder.step(); ...; live.input_finished()
 """
 
 from __future__ import annotations
@@ -131,6 +133,7 @@ class StreamingDecoder:
         self.device = model.joiner.output_linear.weight.device
         self.streams: List[Optional[DecodeStream]] = [None] * num_slots
         encoder = model.encoder
+        self.chunk_len = 2 * encoder.decode_chunk_size
         self.num_stacks = len(encoder.encoders)
         self._init_state = encoder.get_init_state(self.device)
         self.states = [
@@ -149,6 +152,11 @@ class StreamingDecoder:
 
     def add(self, stream: DecodeStream) -> None:
         """Put a new stream into a free slot (fresh encoder and search state)."""
+        if stream.chunk_len != self.chunk_len:
+            raise ValueError(
+                f"stream {stream.stream_id} has chunks of {stream.chunk_len} frames, but the model's encoder caches "
+                f"were sized for --decode-chunk-len {self.chunk_len}"
+            )
         slot = self.streams.index(None)
         index = torch.tensor([slot], device=self.device)
         for i, (state, initial) in enumerate(zip(self.states, self._init_state)):

@@ -157,3 +157,10 @@ def test_wrong_sample_rate_and_channels_are_named(tmp_path: Path) -> None:
     soundfile.write(good, np.full(16000, 0.25, dtype=np.float32), SAMPLING_RATE)
     samples = load_cut_samples(_cut_of(good), SAMPLING_RATE)
     assert samples.shape == (16000,) and torch.allclose(samples, torch.full((16000,), 0.25), atol=1e-4)
+
+
+def test_stream_with_another_chunk_length_is_refused() -> None:
+    model = talkative_model()
+    decoder = StreamingDecoder(model, make_search("greedy_search", model, SearchOptions()), num_slots=1)
+    with pytest.raises(ValueError, match="--decode-chunk-len 16"):
+        decoder.add(DecodeStream("u", chunk_len=32))
