@@ -53,7 +53,10 @@ def get_parser() -> argparse.ArgumentParser:
     )
     add_fast_beam_search_arguments(group, beam=4.0, max_contexts=4, max_states=32)
     group.add_argument(
-        "--num-decode-streams", type=int, default=2000, help="utterances decoded together (default 2000)"
+        "--num-decode-streams",
+        type=int,
+        default=2000,
+        help="utterances decoded together, each holding about 2 MB of encoder state with the default model (default 2000)",
     )
     add_model_arguments(parser)
     LibriSpeechAsrDataModule.add_arguments(parser)
