@@ -4,7 +4,8 @@ On the test wavs of the tiny prepared corpus, sherpa-onnx (its own kaldi-native-
 chunking and greedy search) and ``StreamingDecoder`` + ``GreedySearch`` (lhotse fbank computed as audio
 arrives, PyTorch streaming forward) are fed the same audio, with 0.5 s of trailing zeros. sherpa-onnx decodes
 a chunk only once more than T frames are ready, so it stops before the last, partly padded chunks that the
-project's decoder still decodes: the comparison is over the chunks sherpa-onnx decoded.
+project's decoder still decodes: the comparison is over the chunks sherpa-onnx decoded. sherpa-onnx decoding all
+utterances as one batch of streams (the dynamic batch axis of the export) gives the same tokens as one by one.
 """
 
 from __future__ import annotations
