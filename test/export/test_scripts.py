@@ -12,8 +12,9 @@ import pytest
 import torch
 
 from icefall_lite.model.transducer import Transducer
+from icefall_lite.training.checkpoint import save_checkpoint
 
-from .conftest import TINY_MODEL_OPTIONS, write_wave
+from .conftest import TINY_MODEL_OPTIONS, write_tokens, write_wave
 
 RECIPE_DIR = Path(__file__).resolve().parents[2] / "egs" / "librispeech" / "ASR" / "pruned_transducer_stateless7_streaming"
 
@@ -129,3 +130,15 @@ def test_pretrained_scripts_name_missing_model_files(exported: Path, waves: List
     assert run_in_process("onnx_pretrained.py", [*onnx, *tokens]) == 1
     errors = capsys.readouterr().err
     assert errors.count(str(missing)) == 2 and str(exported / "nothing.onnx") in errors
+
+
+def test_export_onnx_with_the_averaged_model_names_its_files(model: Transducer, tmp_path: Path) -> None:
+    for epoch in (1, 2):
+        params = {"batch_idx_train": 100 * epoch, "average_period": 100}
+        save_checkpoint(tmp_path / f"epoch-{epoch}.pt", model, model_avg=model, params=params)
+    write_tokens(tmp_path / "tokens.txt")
+    argv = ["--exp-dir", str(tmp_path), "--epoch", "2", "--avg", "1", "--tokens", str(tmp_path / "tokens.txt"), *TINY_MODEL_OPTIONS]
+    assert run_in_process("export-onnx.py", argv) == 0
+    for part in ("encoder", "decoder", "joiner"):
+        assert (tmp_path / f"{part}-epoch-2-avg-1-with-averaged-model.onnx").is_file()
+        assert (tmp_path / f"{part}-epoch-2-avg-1-with-averaged-model.int8.onnx").is_file()
