@@ -178,7 +178,7 @@ class LibriSpeechAsrDataModule:
 
     def _input_strategy(self) -> BatchIO:
         if self.config.on_the_fly_feats:
-            return OnTheFlyFeatures(make_fbank())
+            return OnTheFlyFeatures(make_fbank(), use_batch_extract=False)
         return AudioSamples() if self.config.input_strategy == "AudioSamples" else PrecomputedFeatures()
 
     def _train_transforms(self) -> List[Any]:
