@@ -17,7 +17,9 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import os
 import random
+import shutil
 import time
 import uuid
 from dataclasses import asdict, dataclass
@@ -75,6 +77,14 @@ def fix_random_seed(seed: int) -> None:
     """Seed Python's and torch's generators (icefall reseeds with seed + epoch - 1 at each epoch)."""
     random.seed(seed)
     torch.manual_seed(seed)
+
+
+def atomic_copy(source: Path, target: Path) -> None:
+    """Copy a written checkpoint to `target` through a temporary file, so `target` is never half-written."""
+    partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    shutil.copyfile(source, partial)
+    os.replace(partial, target)
+    logging.info(f"Copied {source} to {target}")
 
 
 def batch_audio_seconds(batch: Dict[str, Any]) -> float:
@@ -228,7 +238,7 @@ class Trainer:
         self._save(filename, None)
         for best_epoch, name in ((self.state.best_train_epoch, "best-train-loss.pt"), (self.state.best_valid_epoch, "best-valid-loss.pt")):
             if best_epoch == epoch:
-                self._save(self.exp_dir / name, None)
+                atomic_copy(filename, self.exp_dir / name)
 
     # ---------------------------------------------------------------------------------------------------- steps
     def _step(self, loss: Tensor, batch: Dict[str, Any]) -> bool:

@@ -60,7 +60,10 @@ def test_one_epoch_writes_checkpoints_logs_and_tensorboard(prepared_dir: Path, t
     checkpoint = read_checkpoint(exp_dir / "epoch-1.pt")
     assert {"model", "model_avg", "optimizer", "scheduler", "grad_scaler"} <= set(checkpoint)
     assert checkpoint["cur_epoch"] == 1 and checkpoint["batch_idx_train"] > 0
-    assert (exp_dir / "best-valid-loss.pt").is_file() and (exp_dir / "best-train-loss.pt").is_file()
+    epoch_bytes = (exp_dir / "epoch-1.pt").read_bytes()
+    assert (exp_dir / "best-valid-loss.pt").read_bytes() == epoch_bytes
+    assert (exp_dir / "best-train-loss.pt").read_bytes() == epoch_bytes
+    assert not list(exp_dir.glob(".*.tmp"))
     assert list((exp_dir / "log").glob("log-train-*-0"))
     assert list((exp_dir / "tensorboard").glob("events.out.tfevents.*"))
     assert re.search(r"loss\[loss=[\d.]+", result.stderr) and "audio-s/s" in result.stderr
