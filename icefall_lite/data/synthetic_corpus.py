@@ -4,6 +4,7 @@ Layout written under ``corpus_dir`` (exactly LibriSpeech's, so lhotse's own reci
 
     SUBSET/SPEAKER/CHAPTER/SPEAKER-CHAPTER-UTT.flac      16 kHz mono
     SUBSET/SPEAKER/CHAPTER/SPEAKER-CHAPTER.trans.txt     "SPEAKER-CHAPTER-UTT UPPER CASE TEXT" per line
+    SYNTHETIC.txt                                        marks the corpus as synthetic
 
 The corpus is built in ``corpus_dir.partial`` and renamed to ``corpus_dir`` when complete, so an interrupted run
 never leaves something that looks like a finished corpus; a re-run resumes, keeping the finished audio files.
@@ -16,9 +17,11 @@ Example::
 
 from __future__ import annotations
 
+import io
 import logging
 import math
 import os
+import random
 import shutil
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Sequence
 
+import numpy as np
+import soundfile
 from tqdm import tqdm
 
 from icefall_lite.data.sentences import generate_splits
@@ -34,12 +39,16 @@ from icefall_lite.data.voices import Speaker, SpeakerPool, make_speakers
 TRAIN_SUBSET = "train-clean-100"
 EVAL_SUBSETS = ("dev-clean", "dev-other", "test-clean", "test-other")
 SAMPLE_RATE = 16000
-MIN_WORDS, MAX_WORDS = 6, 48
-MEAN_SECONDS_PER_UTTERANCE = 9.5
+MIN_WORDS, MAX_WORDS = 4, 20
+MEAN_SECONDS_PER_UTTERANCE = 4.2
 EVAL_FRACTION = 0.05
 MIN_EVAL_UTTERANCES = 8
 UTTERANCES_PER_SPEAKER = 24
 REQUIRED_PROGRAMS = ("espeak-ng", "sox")
+# Written at the top of a synthesized corpus (run.sh picks the small demo model for it).
+SYNTHETIC_MARKER = "SYNTHETIC.txt"
+# The noise floor of every utterance: white noise this many dB below the speech (a quiet room).
+NOISE_SNR_DB_MIN, NOISE_SNR_DB_MAX = 35.0, 50.0
 
 
 @dataclass(frozen=True)
@@ -122,8 +131,27 @@ def _pool_of(subset: str) -> SpeakerPool:
     return SpeakerPool.UNSEEN if subset.endswith("-other") else SpeakerPool.SEEN
 
 
+def noise_floor_snr_db(utterance: Utterance) -> float:
+    """The utterance's signal-to-noise ratio in dB, in [NOISE_SNR_DB_MIN, NOISE_SNR_DB_MAX], fixed by its id."""
+    rng = random.Random(f"noise-{utterance.subset}-{utterance.utterance_id}")
+    return rng.uniform(NOISE_SNR_DB_MIN, NOISE_SNR_DB_MAX)
+
+
+def add_noise_floor(samples: np.ndarray, snr_db: float, seed: str) -> np.ndarray:
+    """samples: (S,) float32 speech -> (S,) float32 with white noise ``snr_db`` below the speech's RMS.
+
+    espeak-ng pauses are digital silence, which no microphone records: their fbank frames sit at the log floor
+    (about -16, far below speech), unlike any real corpus. A noise floor makes pauses look like a quiet room.
+    """
+    rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64)))) if samples.size else 0.0
+    generator = np.random.default_rng(list(seed.encode()))
+    noise = generator.standard_normal(samples.shape[0]) * rms * 10.0 ** (-snr_db / 20.0)
+    return np.clip(samples + noise, -1.0, 1.0).astype(np.float32)
+
+
 def synthesize_utterance(utterance: Utterance, corpus_dir: Path) -> None:
-    """Speak one utterance with espeak-ng and store it as 16 kHz mono flac (atomically)."""
+    """Speak one utterance with espeak-ng, resample it to 16 kHz mono with sox, add a noise floor
+    (``add_noise_floor``) and store it as 16-bit flac (atomically)."""
     target = utterance.audio_path(corpus_dir)
     if target.exists():
         return
@@ -134,12 +162,15 @@ def synthesize_utterance(utterance: Utterance, corpus_dir: Path) -> None:
         check=True,
         capture_output=True,
     )
-    subprocess.run(
-        ["sox", "-t", "wav", "-", "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16", str(partial)],
+    resampled = subprocess.run(
+        ["sox", "-t", "wav", "-", "-t", "wav", "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16", "-"],
         input=espeak.stdout,
         check=True,
         capture_output=True,
     )
+    samples, _ = soundfile.read(io.BytesIO(resampled.stdout), dtype="float32")
+    noisy = add_noise_floor(samples, noise_floor_snr_db(utterance), seed=f"{utterance.subset}-{utterance.utterance_id}")
+    soundfile.write(partial, noisy, SAMPLE_RATE, subtype="PCM_16", format="FLAC")
     os.replace(partial, target)
 
 
@@ -167,5 +198,8 @@ def synthesize_corpus(plan: Sequence[Utterance], corpus_dir: Path, num_jobs: int
         for _ in tqdm(jobs, total=len(plan), desc="espeak-ng", unit="utt"):
             pass
     write_transcripts(plan, partial_dir)
+    (partial_dir / SYNTHETIC_MARKER).write_text(
+        f"LibriSpeech-format corpus synthesized with espeak-ng by icefall_lite: {len(plan)} utterances.\n"
+    )
     os.replace(partial_dir, corpus_dir)
     logging.info(f"Synthetic corpus ready: {corpus_dir}")

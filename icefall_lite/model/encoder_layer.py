@@ -17,10 +17,14 @@ from icefall_lite.model.grad_regularizers import ActivationBalancer, Whiten
 from icefall_lite.model.scaling import BasicNorm, DoubleSwish, ScaledLinear
 from icefall_lite.model.warmup import linear_warmup
 
-# Dynamic dropout of the pooling, attention and convolution modules: 0.2 -> 0.0 over the first 2000 batches.
-DYNAMIC_DROPOUT_WARMUP = (0.0, 2000.0, 0.2, 0.0)
-# Lower clamp of the learned bypass scale: 0.75 -> 0.25 over 20000 batches (upper clamp 1.0), skipped w.p. 0.1.
-BYPASS_CLAMP_MIN_WARMUP = (0.0, 20000.0, 0.75, 0.25)
+# Dynamic dropout of the pooling, attention and convolution modules: 0.2 -> 0.0 over the first half of the
+# model's warm-up (2000 batches with icefall's 4000).
+DYNAMIC_DROPOUT = (0.2, 0.0)
+DYNAMIC_DROPOUT_WARMUP_FRACTION = 0.5
+# Lower clamp of the learned bypass scale: 0.75 -> 0.25 over 5 warm-ups (20000 batches with icefall's 4000),
+# upper clamp 1.0; the clamp is skipped w.p. 0.1.
+BYPASS_CLAMP_MIN = (0.75, 0.25)
+BYPASS_CLAMP_WARMUP_FACTOR = 5.0
 
 
 @dataclass(frozen=True)
@@ -129,14 +133,15 @@ class ZipformerEncoderLayer(nn.Module):
     learned bypass ``src_orig + bypass_scale * (src - src_orig)``.
 
     In training the pooling, attention and convolution modules are each skipped with the dynamic dropout
-    probability and the bypass scale is clamped (see the ``*_WARMUP`` constants); ``batch_count`` is set by
-    ``set_batch_count``.
+    probability and the bypass scale is clamped, on schedules proportional to ``warmup_batches`` (see the
+    ``DYNAMIC_DROPOUT*`` and ``BYPASS_CLAMP*`` constants); ``batch_count`` is set by ``set_batch_count``.
     """
 
-    def __init__(self, dims: LayerDims) -> None:
+    def __init__(self, dims: LayerDims, warmup_batches: float = 4000.0) -> None:
         super().__init__()
         d = dims.embed_dim
         self.batch_count = 0.0
+        self.warmup_batches = warmup_batches
         self.feed_forward1 = FeedforwardModule(d, dims.feedforward_dim, dims.dropout)
         self.pooling = PoolingModule(d)
         self.self_attn = RelPositionMultiheadAttention(d, dims.attention_dim, dims.num_heads, dims.pos_dim)
@@ -191,13 +196,13 @@ class ZipformerEncoderLayer(nn.Module):
     @torch.jit.unused
     def _modules_to_skip(self) -> List[bool]:
         """Dynamic dropout draws for (pooling, attention, conv1, conv2)."""
-        begin, end, initial, final = DYNAMIC_DROPOUT_WARMUP
-        prob = linear_warmup(self.batch_count, begin, end, initial, final)
+        end = DYNAMIC_DROPOUT_WARMUP_FRACTION * self.warmup_batches
+        prob = linear_warmup(self.batch_count, 0.0, end, *DYNAMIC_DROPOUT)
         return [random.random() < prob for _ in range(4)]
 
     @torch.jit.unused
     def _clamped_bypass_scale(self) -> Tensor:
         if random.random() < 0.1:
             return self.bypass_scale
-        begin, end, initial, final = BYPASS_CLAMP_MIN_WARMUP
-        return self.bypass_scale.clamp(min=linear_warmup(self.batch_count, begin, end, initial, final), max=1.0)
+        end = BYPASS_CLAMP_WARMUP_FACTOR * self.warmup_batches
+        return self.bypass_scale.clamp(min=linear_warmup(self.batch_count, 0.0, end, *BYPASS_CLAMP_MIN), max=1.0)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 from typing import Any, Dict
 
+from icefall_lite.cli import positive_float
 from icefall_lite.model.config import PER_STACK_FIELDS, TransducerConfig, ZipformerConfig, parse_per_stack
 from icefall_lite.model.transducer import Transducer
 
@@ -48,6 +49,14 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         help="largest random attention chunk in training, in 50 Hz frames (default 50)",
     )
     group.add_argument(
+        "--model-warmup-batches",
+        type=positive_float,
+        default=defaults.warmup_batches,
+        help="batches over which the encoder's regularizers relax: layer drop 0.5 -> 0.05 stack by stack, "
+        "skip dropout, module dropout over half of it, bypass clamp over 5 times it; lower it for runs "
+        "much shorter than icefall's (default 4000)",
+    )
+    group.add_argument(
         "--num-left-chunks", type=int, default=defaults.num_left_chunks, help="chunks of left context (default 4)"
     )
     group.add_argument(
@@ -68,6 +77,7 @@ def zipformer_config_from_args(args: argparse.Namespace) -> ZipformerConfig:
         short_chunk_size=args.short_chunk_size,
         num_left_chunks=args.num_left_chunks,
         decode_chunk_size=args.decode_chunk_len // 2,
+        warmup_batches=args.model_warmup_batches,
     )
 
 

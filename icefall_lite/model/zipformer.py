@@ -72,14 +72,14 @@ class ZipformerEncoder(nn.Module):
     ``feature_mask`` multiplies the input and every layer's output.
     """
 
-    def __init__(self, dims: LayerDims, num_layers: int, warmup: Tuple[float, float]) -> None:
+    def __init__(self, dims: LayerDims, num_layers: int, warmup: Tuple[float, float], model_warmup_batches: float = 4000.0) -> None:
         super().__init__()
         self.batch_count = 0.0
         self.warmup_begin, self.warmup_end = warmup
         self.module_seed = int(torch.randint(0, 1000, ()).item())
         self.embed_dim, self.attention_dim, self.kernel_size = dims.embed_dim, dims.attention_dim, dims.kernel_size
         self.encoder_pos = RelPositionalEncoding(dims.embed_dim, dims.dropout)
-        self.layers = nn.ModuleList([ZipformerEncoderLayer(dims) for _ in range(num_layers)])
+        self.layers = nn.ModuleList([ZipformerEncoderLayer(dims, model_warmup_batches) for _ in range(num_layers)])
 
     def forward(
         self, src: Tensor, lengths: Tensor, chunk_size: int, num_left_chunks: int, feature_mask: Optional[Tensor], caches: List[LayerCache]
@@ -201,7 +201,7 @@ class Zipformer(nn.Module):
         dims = LayerDims(
             c.encoder_dims[i], c.attention_dims[i], c.nhead[i], c.feedforward_dims[i], c.cnn_module_kernels[i], c.pos_dim, c.dropout
         )
-        encoder = ZipformerEncoder(dims, c.num_encoder_layers[i], (period * (i + 1), period * (i + 2)))
+        encoder = ZipformerEncoder(dims, c.num_encoder_layers[i], (period * (i + 1), period * (i + 2)), c.warmup_batches)
         ds = c.zipformer_downsampling_factors[i]
         if ds == 1:
             return encoder

@@ -130,8 +130,11 @@ class ScaledAdam(torch.optim.Optimizer):
     - Gradient clipping per param group: the norm is `sqrt(sum ||grad * rms||^2 + sum scalar_grad^2)`; every
       `clipping_update_period` steps the threshold becomes `clipping_scale` times the median of the last
       `clipping_update_period` norms (the quartiles are logged); gradients are scaled by
-      `min(1, threshold / norm)`. There is no clipping during the first `clipping_update_period` steps. When the
-      scale falls below 0.1, the parameter with the largest share of the norm is logged.
+      `min(1, threshold / norm)`. During the first `clipping_update_period` steps, where icefall does not clip,
+      the threshold is `clipping_scale` times the median of the norms seen so far: one early gradient thousands
+      of times larger than the rest (the attention-score penalties can make one) would otherwise fill Adam's
+      second moment and freeze its tensors for hundreds of steps. When the scale falls below 0.1, the parameter
+      with the largest share of the norm is logged.
     - No weight decay.
 
     Args:
@@ -344,14 +347,18 @@ class ScaledAdam(torch.optim.Optimizer):
         first_state["model_norms"][step % period] = tot_norm
         if step % period == 0:
             self._update_clipping_threshold(clipping_scale, first_state)
-        if step < period or "model_norm_threshold" not in first_state:
-            return 1.0  # no threshold yet (also when clipping was switched on when resuming)
-        scale = min(1.0, first_state["model_norm_threshold"] / (tot_norm.item() + _TINY_NORM))
+        if step < period:
+            threshold = clipping_scale * first_state["model_norms"][1 : step + 1].median().item()
+        elif "model_norm_threshold" in first_state:
+            threshold = first_state["model_norm_threshold"]
+        else:
+            return 1.0  # clipping switched on when resuming: no threshold until the next update
+        scale = min(1.0, threshold / (tot_norm.item() + _TINY_NORM))
         if scale < 1.0:
             first_state["num_clipped"] += 1
         if scale < _DOMINANT_PARAMETER_SCALE:
             logger.warning(
-                f"Scaling gradients by {scale:.3e}, model_norm_threshold={first_state['model_norm_threshold']:.3e}"
+                f"Scaling gradients by {scale:.3e}, model_norm_threshold={threshold:.3e}"
             )
             _log_dominant_parameter(batches, sumsq_per_batch, states, tot_sumsq.item())
         return scale

@@ -6,6 +6,7 @@ import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import sentencepiece as spm
 import soundfile as sf
@@ -13,7 +14,7 @@ from lhotse import load_manifest
 from lhotse.qa import validate
 
 from conftest import REPO_ROOT, TINY_VOCAB_SIZE, run_prepare
-from icefall_lite.data.synthetic_corpus import EVAL_SUBSETS, TRAIN_SUBSET
+from icefall_lite.data.synthetic_corpus import EVAL_SUBSETS, SYNTHETIC_MARKER, TRAIN_SUBSET
 
 ALL_SUBSETS = (TRAIN_SUBSET, *EVAL_SUBSETS)
 
@@ -37,6 +38,17 @@ def test_stage0_writes_librispeech_layout(prepared_dir: Path) -> None:
             assert 1.0 < info.duration < 25.0
             assert text == text.upper() and text.replace(" ", "").replace("'", "").isalpha()
     assert not list(corpus_dir.parent.glob("*.partial"))
+    assert (corpus_dir / SYNTHETIC_MARKER).is_file()
+
+
+def test_stage0_pauses_have_a_noise_floor_not_digital_silence(prepared_dir: Path) -> None:
+    for audio in sorted((prepared_dir / "download" / "LibriSpeech" / "test-clean").glob("*/*/*.flac"))[:5]:
+        samples, _ = sf.read(audio, dtype="float32")
+        frames = samples[: len(samples) // 400 * 400].reshape(-1, 400)
+        frame_rms = np.sqrt(np.mean(frames.astype(np.float64) ** 2, axis=1))
+        quietest_db = 20 * np.log10(np.percentile(frame_rms, 5) / np.sqrt(np.mean(samples.astype(np.float64) ** 2)))
+        assert frame_rms.min() > 0, audio
+        assert -55.0 < quietest_db < -30.0, (audio, quietest_db)
 
 
 def test_stage0_keeps_eval_sentences_and_other_speakers_out_of_training(prepared_dir: Path) -> None:

@@ -16,13 +16,13 @@ from typing import Dict, List
 import kaldi_native_fbank
 import numpy as np
 import pytest
-import sherpa_onnx
 import torch
 
 from icefall_lite.decoding.greedy_search import GreedySearch
 from icefall_lite.decoding.streaming import DecodeStream, StreamingDecoder
 from icefall_lite.export.inputs import SAMPLE_RATE, compute_fbank, read_tokens, read_wave, symbol_id
 from icefall_lite.export.onnx_export import OnnxPaths, export_onnx
+from icefall_lite.export.sherpa import decode_waves, make_recognizer
 from icefall_lite.model.transducer import Transducer
 
 from .conftest import talkative_model
@@ -67,28 +67,6 @@ def _sherpa_fbank(samples: torch.Tensor) -> torch.Tensor:
     return torch.tensor(np.stack([fbank.get_frame(i) for i in range(fbank.num_frames_ready)]))
 
 
-def _sherpa_tokens(recognizer: sherpa_onnx.OnlineRecognizer, samples: torch.Tensor) -> List[str]:
-    stream = recognizer.create_stream()
-    stream.accept_waveform(SAMPLE_RATE, samples.numpy())
-    stream.input_finished()
-    while recognizer.is_ready(stream):
-        recognizer.decode_stream(stream)
-    return recognizer.get_result_all(stream).tokens
-
-
-def _sherpa_tokens_batched(recognizer: sherpa_onnx.OnlineRecognizer, utterances: List[torch.Tensor]) -> List[List[str]]:
-    """All utterances as streams decoded together: each step runs the encoder once on a batch of chunks."""
-    streams = []
-    for samples in utterances:
-        stream = recognizer.create_stream()
-        stream.accept_waveform(SAMPLE_RATE, samples.numpy())
-        stream.input_finished()
-        streams.append(stream)
-    while ready := [stream for stream in streams if recognizer.is_ready(stream)]:
-        recognizer.decode_streams(ready)
-    return [recognizer.get_result_all(stream).tokens for stream in streams]
-
-
 def _sherpa_num_chunks(num_samples: int) -> int:
     """Chunks sherpa-onnx decodes: those starting at p = 32 k with p + T < frames ready (snip_edges=False)."""
     num_frames = (num_samples + 80) // 160
@@ -122,24 +100,18 @@ def test_sherpa_features_match_the_training_fbank(corpus: Dict[str, object]) -> 
 def test_sherpa_onnx_decodes_the_tokens_of_streaming_greedy_search(
     corpus: Dict[str, object], tiny_model: Transducer, onnx_paths: OnnxPaths
 ) -> None:
-    recognizer = sherpa_onnx.OnlineRecognizer.from_transducer(
-        tokens=str(corpus["tokens"]),
-        encoder=str(onnx_paths.encoder),
-        decoder=str(onnx_paths.decoder),
-        joiner=str(onnx_paths.joiner),
-        num_threads=1,
-        decoding_method="greedy_search",
-    )
+    recognizer = make_recognizer(onnx_paths, corpus["tokens"], num_threads=1)
     table = corpus["table"]
     unk_id = symbol_id(table, "<unk>")
     utterances = [_with_tail(read_wave(path)) for path in corpus["waves"]]
     same, total_tokens, sherpa_tokens = 0, 0, []
     for samples in utterances:
-        sherpa_tokens.append(_sherpa_tokens(recognizer, samples))
+        sherpa_tokens.append(decode_waves(recognizer, [samples.numpy()], num_streams=1, tail_seconds=0.0)[0].tokens)
         by_chunk = _streaming_tokens_by_chunk(tiny_model, samples, unk_id)
         ours = [table[token].replace("\u2581", " ") for token in by_chunk[_sherpa_num_chunks(samples.numel())]]
         same += sherpa_tokens[-1] == ours
         total_tokens += len(ours)
     assert len(utterances) == 16 and total_tokens > 16 * 20
     assert same >= 0.99 * len(utterances)
-    assert _sherpa_tokens_batched(recognizer, utterances) == sherpa_tokens
+    batched = decode_waves(recognizer, [u.numpy() for u in utterances], num_streams=len(utterances), tail_seconds=0.0)
+    assert [result.tokens for result in batched] == sherpa_tokens

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 
 import pytest
 
 from icefall_lite.model.config import TransducerConfig, ZipformerConfig, parse_per_stack
+from icefall_lite.model.options import add_model_arguments, build_model
 
 
 def test_parse_per_stack_reads_integers() -> None:
@@ -47,3 +49,23 @@ def test_transducer_config_checks_blank_and_dims() -> None:
         TransducerConfig(blank_id=500)
     with pytest.raises(ValueError, match="decoder_dim=510"):
         TransducerConfig(decoder_dim=510)
+
+
+def test_model_warmup_batches_option_scales_every_regularizer_schedule() -> None:
+    """--model-warmup-batches W: stack i drops layers over [W(i+1)/6, W(i+2)/6], module dropout ends at W/2,
+    the bypass clamp relaxes over 5 W (icefall's 4000 / 2000 / 20000 for W = 4000)."""
+    parser = argparse.ArgumentParser()
+    add_model_arguments(parser)
+    model = build_model(parser.parse_args(["--model-warmup-batches", "600"]), vocab_size=20)
+    stacks = [getattr(stack, "encoder", stack) for stack in model.encoder.encoders]
+    assert [(s.warmup_begin, s.warmup_end) for s in stacks] == [(100.0 * (i + 1), 100.0 * (i + 2)) for i in range(5)]
+    layer = stacks[0].layers[0]
+    layer.train()
+    for batch_count, skipped_fraction in [(0.0, 0.2), (300.0, 0.0)]:
+        layer.batch_count = batch_count
+        draws = [layer._modules_to_skip() for _ in range(2000)]
+        assert abs(sum(sum(d) for d in draws) / 8000 - skipped_fraction) < 0.03
+    layer.bypass_scale.data.fill_(0.0)
+    layer.batch_count = 1500.0  # half-way through 5 W: lower clamp 0.75 -> 0.5
+    clamped = {round(float(layer._clamped_bypass_scale()), 3) for _ in range(200)}
+    assert clamped == {0.5, 0.0}

@@ -140,7 +140,20 @@ class _ClippingProbe:
         return _effective_grad(before, self.optimizer.state[self.big]["exp_avg_sq"])[0]
 
 
-def test_no_clipping_during_first_period():
+def test_first_period_clips_at_twice_the_median_norm_so_far():
+    """icefall does not clip before its first threshold; one huge early gradient is clipped here instead of
+    filling the second moment."""
+    probe = _ClippingProbe()
+    for _ in range(3):
+        probe.step(NORMAL_GRADS)  # steps 0-2; the norm of step 0 is not recorded (no state yet)
+    used = probe.step(HUGE_GRADS)  # step 3: threshold = 2 * median(normal, normal, huge)
+    norms = probe.optimizer.state[probe.big]["model_norms"]
+    normal_norm, huge_norm = norms[1].item(), norms[3].item()
+    assert huge_norm > 1000 * normal_norm
+    torch.testing.assert_close(used, torch.full((2, 2), 1000.0 * 2.0 * normal_norm / huge_norm), rtol=1e-3, atol=0)
+
+
+def test_a_single_recorded_norm_is_not_clipped():
     probe = _ClippingProbe()
     probe.step(NORMAL_GRADS)
     torch.testing.assert_close(probe.step(HUGE_GRADS), torch.full((2, 2), 1000.0))

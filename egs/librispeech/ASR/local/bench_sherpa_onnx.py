@@ -29,11 +29,11 @@ from pathlib import Path
 from typing import Dict, List
 
 import numpy as np
-import sherpa_onnx
 import torch
 
 from icefall_lite.export.inputs import SAMPLE_RATE, read_wave
 from icefall_lite.export.onnx_export import OnnxPaths, export_onnx, quantize_int8
+from icefall_lite.export.sherpa import decode_waves, make_recognizer
 from icefall_lite.model.options import add_model_arguments, build_model
 
 TAIL_SECONDS = 0.3
@@ -71,51 +71,16 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def open_stream(recognizer: sherpa_onnx.OnlineRecognizer, samples: np.ndarray) -> sherpa_onnx.OnlineStream:
-    """A stream holding the whole file and the silent tail, input finished."""
-    stream = recognizer.create_stream()
-    stream.accept_waveform(SAMPLE_RATE, samples)
-    stream.accept_waveform(SAMPLE_RATE, np.zeros(int(TAIL_SECONDS * SAMPLE_RATE), dtype=np.float32))
-    stream.input_finished()
-    return stream
-
-
-def decode_all(recognizer: sherpa_onnx.OnlineRecognizer, audio: List[np.ndarray], num_streams: int) -> int:
-    """Decode every file, ``num_streams`` at a time; returns the number of tokens emitted."""
-    pending = iter(audio)
-    active: List[sherpa_onnx.OnlineStream] = []
-    num_tokens = 0
-    while True:
-        while len(active) < num_streams and (samples := next(pending, None)) is not None:
-            active.append(open_stream(recognizer, samples))
-        if not active:
-            return num_tokens
-        ready = [stream for stream in active if recognizer.is_ready(stream)]
-        for stream in active:
-            if stream not in ready:
-                num_tokens += len(recognizer.get_result_all(stream).tokens)
-        active = ready
-        if active:
-            recognizer.decode_streams(active)
-
-
 def benchmark(
     paths: OnnxPaths, tokens: Path, audio: List[np.ndarray], num_threads: int, num_streams: int, repeats: int
 ) -> Dict[str, float]:
-    recognizer = sherpa_onnx.OnlineRecognizer.from_transducer(
-        tokens=str(tokens),
-        encoder=str(paths.encoder),
-        decoder=str(paths.decoder),
-        joiner=str(paths.joiner),
-        num_threads=num_threads,
-        decoding_method="greedy_search",
-    )
+    recognizer = make_recognizer(paths, tokens, num_threads)
     seconds = sum(len(samples) for samples in audio) / SAMPLE_RATE
-    num_tokens = decode_all(recognizer, audio, num_streams)
+    num_tokens = sum(len(result.tokens) for result in decode_waves(recognizer, audio, num_streams, TAIL_SECONDS))
     wall, cpu = [], []
     for _ in range(repeats):
         start_wall, start_cpu = time.perf_counter(), cpu_seconds()
-        decode_all(recognizer, audio, num_streams)
+        decode_waves(recognizer, audio, num_streams, TAIL_SECONDS)
         wall.append((time.perf_counter() - start_wall) / seconds)
         cpu.append((cpu_seconds() - start_cpu) / seconds)
     return {
