@@ -67,5 +67,5 @@ def test_model_warmup_batches_option_scales_every_regularizer_schedule() -> None
         assert abs(sum(sum(d) for d in draws) / 8000 - skipped_fraction) < 0.03
     layer.bypass_scale.data.fill_(0.0)
     layer.batch_count = 1500.0  # half-way through 5 W: lower clamp 0.75 -> 0.5
-    clamped = {round(float(layer._clamped_bypass_scale()), 3) for _ in range(200)}
+    clamped = {round(layer._clamped_bypass_scale().item(), 3) for _ in range(200)}
     assert clamped == {0.5, 0.0}
