@@ -29,9 +29,10 @@ import logging
 import os
 import pickle
 import re
+import shutil
 import uuid
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Protocol, Union
+from typing import Any, BinaryIO, Callable, Dict, List, Mapping, Optional, Protocol, Union
 
 import numpy
 import torch
@@ -160,18 +161,29 @@ def save_checkpoint(
 
 
 def atomic_torch_save(obj: Any, filename: PathLike) -> None:
-    """`torch.save(obj, filename)` such that `filename` is never seen half-written.
+    """`torch.save(obj, filename)` such that `filename` is never seen half-written (see `_atomic_write`)."""
+    _atomic_write(Path(filename), lambda file: torch.save(obj, file))
+
+
+def atomic_copy(source: PathLike, target: PathLike) -> None:
+    """Copy a written checkpoint to `target` such that `target` is never seen half-written (see `_atomic_write`)."""
+    with open(source, "rb") as source_file:
+        _atomic_write(Path(target), lambda file: shutil.copyfileobj(source_file, file))
+    logging.info(f"Copied {source} to {target}")
+
+
+def _atomic_write(final: Path, write: Callable[[BinaryIO], Any]) -> None:
+    """Write `final` through `write(file)` such that it is never seen half-written.
 
     The data goes to a hidden temporary file in the same directory, is flushed to disk (fsync), and is then
-    renamed over `filename` (os.replace, atomic on POSIX), after which the directory entry is synced. If saving
+    renamed over `final` (os.replace, atomic on POSIX), after which the directory entry is synced. If writing
     fails the temporary file is removed; if the process is killed it may remain as `.<name>.<pid>.<hex>.tmp`, which
-    no checkpoint lookup matches, while `filename` still holds its previous content (or does not exist).
+    no checkpoint lookup matches, while `final` still holds its previous content (or does not exist).
     """
-    final = Path(filename)
     temporary = final.with_name(f".{final.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
     try:
         with open(temporary, "xb") as file:
-            torch.save(obj, file)
+            write(file)
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, final)

@@ -17,9 +17,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
-import os
 import random
-import shutil
 import time
 import uuid
 from dataclasses import asdict, dataclass
@@ -39,6 +37,7 @@ from icefall_lite.model.transducer import Transducer, combine_losses
 from icefall_lite.model.warmup import set_batch_count
 from icefall_lite.training.averaging import update_averaged_model
 from icefall_lite.training.checkpoint import (
+    atomic_copy,
     atomic_torch_save,
     batch_checkpoint_path,
     load_checkpoint,
@@ -77,14 +76,6 @@ def fix_random_seed(seed: int) -> None:
     """Seed Python's and torch's generators (icefall reseeds with seed + epoch - 1 at each epoch)."""
     random.seed(seed)
     torch.manual_seed(seed)
-
-
-def atomic_copy(source: Path, target: Path) -> None:
-    """Copy a written checkpoint to `target` through a temporary file, so `target` is never half-written."""
-    partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-    shutil.copyfile(source, partial)
-    os.replace(partial, target)
-    logging.info(f"Copied {source} to {target}")
 
 
 def batch_audio_seconds(batch: Dict[str, Any]) -> float:

@@ -36,7 +36,6 @@ from icefall_lite.export.onnx_export import OnnxPaths, export_onnx, quantize_int
 from icefall_lite.export.sherpa import decode_waves, make_recognizer
 from icefall_lite.model.options import add_model_arguments, build_model
 
-TAIL_SECONDS = 0.3
 VOCAB_SIZE = 500
 
 
@@ -76,11 +75,11 @@ def benchmark(
 ) -> Dict[str, float]:
     recognizer = make_recognizer(paths, tokens, num_threads)
     seconds = sum(len(samples) for samples in audio) / SAMPLE_RATE
-    num_tokens = sum(len(result.tokens) for result in decode_waves(recognizer, audio, num_streams, TAIL_SECONDS))
+    num_tokens = sum(len(result.tokens) for result in decode_waves(recognizer, audio, num_streams))
     wall, cpu = [], []
     for _ in range(repeats):
         start_wall, start_cpu = time.perf_counter(), cpu_seconds()
-        decode_waves(recognizer, audio, num_streams, TAIL_SECONDS)
+        decode_waves(recognizer, audio, num_streams)
         wall.append((time.perf_counter() - start_wall) / seconds)
         cpu.append((cpu_seconds() - start_cpu) / seconds)
     return {
