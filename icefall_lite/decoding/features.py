@@ -3,11 +3,13 @@ loading that names the file at fault.
 
 decode.py (precomputed features) and streaming_decode.py (features from audio) see the same frames: the
 training fbank (``make_fbank()``) of the whole utterance followed by ``TAIL_PADDING_FRAMES`` frames of
-``LOG_EPS`` (icefall's decode.py padding, so that the last frames reach the encoder output).
+digital silence (``SILENCE_LOG_ENERGY``; so that the last frames reach the encoder output), of which they
+decode whole chunk windows only (``whole_chunk_frames``), as sherpa-onnx does: a last, partial window would
+be mostly padding, on which a model may emit a spurious token.
 
 Usage::
 
-    x, x_lens = append_tail_padding(features, feature_lens)        # decode.py
+    x, x_lens = append_tail_padding(features, feature_lens, chunk_len=32)        # decode.py
     fbank = OnlineFbank()                                         # streaming
     frames = fbank.accept_waveform(samples[:5120]); ...; last_frames = fbank.input_finished()
 """
@@ -23,9 +25,14 @@ from lhotse.cut import Cut
 from torch import Tensor
 
 from icefall_lite.data.features import make_fbank
+from icefall_lite.model.subsampling import SUBSAMPLING_CONTEXT
 
 LOG_EPS = math.log(1e-10)
 """Log-energy of padding frames (lhotse's batch padding value)."""
+SILENCE_LOG_ENERGY = math.log(torch.finfo(torch.float32).eps)
+"""Every bin of the fbank of all-zero audio: lhotse and kaldi-native-fbank (sherpa-onnx) floor the mel energies at
+float32 eps. The tail padding: sherpa-onnx users append zeros; icefall's LOG_EPS there (far below anything the
+model saw in training) makes a model trained on the synthetic corpus hallucinate a last word."""
 TAIL_PADDING_FRAMES = 30
 
 
@@ -33,11 +40,23 @@ class AudioError(RuntimeError):
     """Audio that cannot be read or does not fit the model (sample rate, channels)."""
 
 
-def append_tail_padding(features: Tensor, feature_lens: Tensor) -> Tuple[Tensor, Tensor]:
-    """features: (N, T, F) float, feature_lens: (N,) int64 -> (N, T + 30, F) with 30 more frames of LOG_EPS
-    and feature_lens + 30 (each utterance's own padding frames were already LOG_EPS)."""
+def whole_chunk_frames(num_frames: Tensor, chunk_len: int) -> Tensor:
+    """num_frames: (N,) int64 frames available (tail padding included) -> (N,) int64 frames a chunk-wise
+    decoder consumes: ``k * chunk_len + 7`` for the most windows of ``chunk_len + 7`` frames (advancing by
+    ``chunk_len``) that fit, 0 if none does."""
+    num_chunks = (num_frames - SUBSAMPLING_CONTEXT).clamp(min=0) // chunk_len
+    return torch.where(num_chunks > 0, num_chunks * chunk_len + SUBSAMPLING_CONTEXT, 0)
+
+
+def append_tail_padding(features: Tensor, feature_lens: Tensor, chunk_len: int) -> Tuple[Tensor, Tensor]:
+    """features: (N, T, F) float, feature_lens: (N,) int64 -> (N, T + 30, F) with 30 frames of digital silence
+    after each utterance's ``feature_lens`` frames, and the frames of each utterance a chunk-wise decoder
+    consumes: ``whole_chunk_frames(feature_lens + 30)``."""
     padded = torch.nn.functional.pad(features, (0, 0, 0, TAIL_PADDING_FRAMES), value=LOG_EPS)
-    return padded, feature_lens + TAIL_PADDING_FRAMES
+    frame_index = torch.arange(padded.size(1), device=features.device)
+    tail = (frame_index >= feature_lens.unsqueeze(1)) & (frame_index < feature_lens.unsqueeze(1) + TAIL_PADDING_FRAMES)
+    padded = padded.masked_fill(tail.unsqueeze(2), SILENCE_LOG_ENERGY)
+    return padded, whole_chunk_frames(feature_lens + TAIL_PADDING_FRAMES, chunk_len)
 
 
 class OnlineFbank:

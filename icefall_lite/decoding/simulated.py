@@ -28,10 +28,12 @@ FRAMES_PER_SECOND = 100
 @torch.no_grad()
 def decode_batch(batch: Dict[str, Any], model: Transducer, search: TransducerSearch, device: torch.device) -> List[List[int]]:
     """Token ids of each supervision of a K2SpeechRecognitionDataset batch (features (N, T, 80), one
-    supervision per cut), after icefall's 30 frames of tail padding."""
+    supervision per cut), after icefall's 30 frames of tail padding, whole chunk windows only."""
     supervisions = batch["supervisions"]
     features = batch["inputs"].to(device)[supervisions["sequence_idx"].to(device)]
-    x, x_lens = append_tail_padding(features, supervisions["num_frames"].to(device))
+    x, x_lens = append_tail_padding(
+        features, supervisions["num_frames"].to(device), chunk_len=2 * model.encoder.decode_chunk_size
+    )
     encoder_out, encoder_lens = model.encoder(x, x_lens)
     return search.decode(encoder_out, encoder_lens)
 

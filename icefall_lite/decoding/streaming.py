@@ -3,7 +3,8 @@
 A ``DecodeStream`` is one utterance: audio arrives (``accept_waveform``, or pieces of a queued waveform),
 fbank frames are computed as it arrives, and the encoder takes ``chunk_len + 7`` frames at a time, advancing
 by ``chunk_len`` (the 7 overlap the next chunk: the front end's receptive field). After the input ends, the
-stream gets the same 30 tail-padding frames as decode.py, so both decoders see the same frames.
+stream gets the same 30 tail-padding frames as decode.py and, like decode.py and sherpa-onnx, decodes whole
+windows only, so both decoders see the same frames.
 
 A ``StreamingDecoder`` holds a fixed number of slots. Every ``step`` gathers one chunk from each stream that
 has one ready, runs the encoder's ``streaming_forward`` and the search on all of them as one batch, and returns
@@ -34,7 +35,7 @@ from lhotse.cut import Cut
 from torch import Tensor
 
 from icefall_lite.data.features import make_fbank
-from icefall_lite.decoding.features import LOG_EPS, TAIL_PADDING_FRAMES, OnlineFbank, load_cut_samples
+from icefall_lite.decoding.features import SILENCE_LOG_ENERGY, TAIL_PADDING_FRAMES, OnlineFbank, load_cut_samples
 from icefall_lite.decoding.search import TransducerSearch
 from icefall_lite.decoding.wer import Result
 from icefall_lite.model.encoder_state import state_batch_dim
@@ -80,7 +81,7 @@ class DecodeStream:
     def input_finished(self) -> None:
         """No more audio: compute the last frames and append the tail padding."""
         self._append(self.fbank.input_finished())
-        self._append(torch.full((TAIL_PADDING_FRAMES, self.fbank.num_features), LOG_EPS))
+        self._append(torch.full((TAIL_PADDING_FRAMES, self.fbank.num_features), SILENCE_LOG_ENERGY))
         self.input_done = True
 
     def fill(self) -> None:
@@ -96,19 +97,17 @@ class DecodeStream:
 
     @property
     def ready(self) -> bool:
-        """A chunk can be taken: a full window has arrived, or the input ended and frames remain."""
-        if self.input_done:
-            return not self.done
+        """A chunk can be taken: a whole window has arrived."""
         return self.num_frames >= self.offset + self.window
 
     @property
     def done(self) -> bool:
-        """The input ended and the remaining frames would give the encoder no output frame."""
-        return self.input_done and (self.num_frames - self.offset - SUBSAMPLING_CONTEXT) // 2 <= 0
+        """The input ended and the remaining frames do not fill a window (see ``whole_chunk_frames``)."""
+        return self.input_done and not self.ready
 
     def next_chunk(self) -> Tensor:
-        """(<= chunk_len + 7, num_features) float: the next window of frames; advances by chunk_len."""
-        chunk = self.features[self.offset : min(self.offset + self.window, self.num_frames)]
+        """(chunk_len + 7, num_features) float: the next window of frames; advances by chunk_len."""
+        chunk = self.features[self.offset : self.offset + self.window]
         self.offset += self.chunk_len
         return chunk
 
@@ -189,12 +188,8 @@ class StreamingDecoder:
         return results
 
     def _decode_chunk(self, ready: List[int]) -> None:
-        chunks = [self.streams[slot].next_chunk() for slot in ready]
-        window = self.streams[ready[0]].window
-        x = torch.full((len(ready), window, chunks[0].size(1)), LOG_EPS)
-        for row, chunk in enumerate(chunks):
-            x[row, : chunk.size(0)] = chunk
-        x_lens = torch.tensor([chunk.size(0) for chunk in chunks])
+        x = torch.stack([self.streams[slot].next_chunk() for slot in ready])
+        x_lens = torch.full((len(ready),), x.size(1), dtype=torch.int64)
         all_slots = len(ready) == self.num_slots
         index = None if all_slots else torch.tensor(ready, device=self.device)
         states = self.states if index is None else self._select_states(index)

@@ -1,7 +1,7 @@
 """What the ``*_pretrained.py`` scripts share: wave files -> fbank -> chunks, and token ids -> text.
 
-Features get decode.py's tail padding (30 frames of log(1e-10)) and then more, up to ``k * decode_chunk_len + 7``
-frames, so the whole-utterance masked forward (pretrained.py) and the chunk-by-chunk streaming forward
+Features get decode.py's tail padding (30 frames of log(1e-10)) and are cut to the whole chunk windows,
+``k * decode_chunk_len + 7`` frames, so the whole-utterance masked forward (pretrained.py) and the chunk-by-chunk streaming forward
 (jit_pretrained.py, onnx_pretrained.py) see the same frames and give the same ``k * decode_chunk_len / 4``
 encoder frames::
 
@@ -18,10 +18,11 @@ import torch
 from torch import Tensor
 
 from icefall_lite.data.features import make_fbank
-from icefall_lite.decoding.features import LOG_EPS, TAIL_PADDING_FRAMES, AudioError
+from icefall_lite.decoding.features import LOG_EPS, TAIL_PADDING_FRAMES, AudioError, append_tail_padding
 from icefall_lite.model.subsampling import SUBSAMPLING_CONTEXT
 
 SAMPLE_RATE = 16000
+FRAME_SHIFT_SECONDS = 0.01
 WORD_BOUNDARY = "\u2581"
 
 
@@ -56,12 +57,11 @@ def compute_fbank(samples: Tensor, sample_rate: int = SAMPLE_RATE) -> Tensor:
     return torch.from_numpy(make_fbank().extract(samples.numpy(), sample_rate))
 
 
-def pad_for_chunks(features: Tensor, decode_chunk_len: int, pad_length: int = SUBSAMPLING_CONTEXT) -> Tensor:
-    """features: (T, C) -> (k * decode_chunk_len + pad_length, C), the fewest frames with at least
-    TAIL_PADDING_FRAMES appended, all log(1e-10)."""
-    num_chunks = -(-(features.size(0) + TAIL_PADDING_FRAMES - pad_length) // decode_chunk_len)
-    padding = num_chunks * decode_chunk_len + pad_length - features.size(0)
-    return torch.nn.functional.pad(features, (0, 0, 0, padding), value=LOG_EPS)
+def pad_for_chunks(features: Tensor, decode_chunk_len: int) -> Tensor:
+    """features: (T, C) -> (k * decode_chunk_len + 7, C): decode.py's tail padding of TAIL_PADDING_FRAMES
+    frames of log(1e-10), then the whole chunk windows only (``whole_chunk_frames``), as every decoder reads it."""
+    padded, lens = append_tail_padding(features.unsqueeze(0), torch.tensor([features.size(0)]), decode_chunk_len)
+    return padded[0, : int(lens[0])]
 
 
 def pad_batch(features: Sequence[Tensor]) -> Tuple[Tensor, Tensor]:
@@ -106,6 +106,14 @@ def symbol_id(table: Dict[int, str], symbol: str) -> Optional[int]:
 
 
 def wave_features(paths: Sequence[Path], decode_chunk_len: int) -> List[Tensor]:
-    """Each file's fbank, padded by ``pad_for_chunks``: (k_i * decode_chunk_len + 7, 80) float each; AudioError
-    naming the first file that cannot be used."""
-    return [pad_for_chunks(compute_fbank(read_wave(path)), decode_chunk_len) for path in paths]
+    """Each file's fbank, padded by ``pad_for_chunks``: (k_i * decode_chunk_len + 7, 80) float each, k_i >= 1;
+    AudioError naming the first file that cannot be used (unreadable, or too short to fill one chunk)."""
+    return [_wave_chunks(path, decode_chunk_len) for path in paths]
+
+
+def _wave_chunks(path: Path, decode_chunk_len: int) -> Tensor:
+    features = pad_for_chunks(compute_fbank(read_wave(path)), decode_chunk_len)
+    if features.size(0) == 0:
+        shortest = (decode_chunk_len + SUBSAMPLING_CONTEXT - TAIL_PADDING_FRAMES) * FRAME_SHIFT_SECONDS
+        raise AudioError(f"{path} is too short: a chunk of {decode_chunk_len} frames needs at least {shortest:.2f} s of audio")
+    return features

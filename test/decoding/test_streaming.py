@@ -15,10 +15,12 @@ from lhotse import Recording
 from icefall_lite.data.features import make_fbank
 from icefall_lite.decoding.features import (
     LOG_EPS,
+    SILENCE_LOG_ENERGY,
     TAIL_PADDING_FRAMES,
     AudioError,
     OnlineFbank,
     append_tail_padding,
+    whole_chunk_frames,
     load_cut_samples,
 )
 from icefall_lite.decoding.methods import STREAMING_DECODING_METHODS, SearchOptions, make_search
@@ -54,11 +56,14 @@ def test_online_fbank_refuses_audio_after_the_end() -> None:
 
 
 def test_stream_sees_the_frames_of_decode_py() -> None:
-    """Chunks of 16 + 7 frames advancing by 16 cover the whole-utterance fbank plus 30 frames of LOG_EPS."""
+    """Chunks of 16 + 7 frames advancing by 16 cover the whole-utterance fbank plus 30 frames of silence, up to
+    the last whole window."""
     audio = random_audio(16000 + 555, seed=1)
     features = make_fbank().extract(audio, SAMPLING_RATE)
-    padded, lens = append_tail_padding(features.unsqueeze(0), torch.tensor([features.size(0)]))
-    assert int(lens) == features.size(0) + TAIL_PADDING_FRAMES and float(padded[0, -1, 0]) == pytest.approx(LOG_EPS)
+    padded, lens = append_tail_padding(features.unsqueeze(0), torch.tensor([features.size(0)]), chunk_len=16)
+    available = features.size(0) + TAIL_PADDING_FRAMES
+    assert padded.size(1) == available and bool((padded[0, -30:] == SILENCE_LOG_ENERGY).all())
+    assert (int(lens) - 7) % 16 == 0 and available - 16 < int(lens) <= available
 
     stream = DecodeStream("u", chunk_len=16, audio=audio)
     chunks = []
@@ -67,11 +72,29 @@ def test_stream_sees_the_frames_of_decode_py() -> None:
         if not stream.ready:
             break
         chunks.append(stream.next_chunk())
-    assert stream.done and stream.num_frames == int(lens)
+    assert stream.done and stream.num_frames == available
+    assert 16 * len(chunks) + 7 == int(lens)
     for k, chunk in enumerate(chunks):
         assert torch.allclose(chunk, padded[0, 16 * k : 16 * k + 23], atol=1e-5)
-    remaining = int(lens) - 16 * len(chunks)
-    assert (remaining - 7) // 2 <= 0  # what is left would give the front end no frame
+
+
+def test_tail_padding_is_the_fbank_of_digital_silence_right_after_each_utterance() -> None:
+    silence = make_fbank().extract(torch.zeros(8000), SAMPLING_RATE)
+    assert torch.allclose(silence, torch.full_like(silence, SILENCE_LOG_ENERGY))
+    batch = torch.nn.utils.rnn.pad_sequence([torch.ones(40, 80), torch.ones(10, 80)], batch_first=True, padding_value=LOG_EPS)
+    padded, _ = append_tail_padding(batch, torch.tensor([40, 10]), chunk_len=16)
+    assert padded.shape == (2, 70, 80)
+    assert bool((padded[1, 10:40] == SILENCE_LOG_ENERGY).all()) and bool((padded[1, 40:] == LOG_EPS).all())
+    assert bool((padded[0, 40:] == SILENCE_LOG_ENERGY).all()) and bool((padded[:, :10] == 1).all())
+
+
+@pytest.mark.parametrize("num_frames", [0, 6, 7, 22, 23, 24, 38, 39, 40, 100])
+def test_whole_chunk_frames_keeps_the_whole_windows_only(num_frames: int) -> None:
+    kept = int(whole_chunk_frames(torch.tensor([num_frames]), chunk_len=16)[0])
+    if num_frames < 23:
+        assert kept == 0
+    else:
+        assert (kept - 7) % 16 == 0 and num_frames - 16 < kept <= num_frames
 
 
 @torch.no_grad()
@@ -81,7 +104,7 @@ def simulated_tokens(model, method: str, audios: List[torch.Tensor]) -> List[Lis
     features = [fbank.extract(audio, SAMPLING_RATE) for audio in audios]
     lens = torch.tensor([f.size(0) for f in features])
     batch = torch.nn.utils.rnn.pad_sequence(features, batch_first=True, padding_value=LOG_EPS)
-    x, x_lens = append_tail_padding(batch, lens)
+    x, x_lens = append_tail_padding(batch, lens, chunk_len=2 * model.encoder.decode_chunk_size)
     encoder_out, encoder_lens = model.encoder(x, x_lens)
     return make_search(method, model, SearchOptions(beam=8.0, max_contexts=4, max_states=16), unk_id=2).decode(
         encoder_out, encoder_lens

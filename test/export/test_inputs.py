@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from icefall_lite.decoding.features import LOG_EPS, TAIL_PADDING_FRAMES, AudioError
+from icefall_lite.decoding.features import LOG_EPS, SILENCE_LOG_ENERGY, TAIL_PADDING_FRAMES, AudioError
 from icefall_lite.export.inputs import (
     compute_fbank,
     feature_chunks,
@@ -50,13 +50,17 @@ def test_read_wave_names_the_file_at_fault(tmp_path: Path, make, message: str) -
 
 
 @pytest.mark.parametrize("num_frames", [1, 25, 32, 33, 100, 130])
-def test_pad_for_chunks_appends_the_tail_then_fills_the_last_chunk(num_frames: int) -> None:
+def test_pad_for_chunks_appends_the_tail_then_keeps_whole_chunks(num_frames: int) -> None:
     features = torch.randn(num_frames, 80)
     padded = pad_for_chunks(features, decode_chunk_len=32)
+    if num_frames + TAIL_PADDING_FRAMES < 39:
+        assert padded.size(0) == 0
+        return
     assert (padded.size(0) - 7) % 32 == 0
-    assert num_frames + TAIL_PADDING_FRAMES <= padded.size(0) < num_frames + TAIL_PADDING_FRAMES + 32
-    assert torch.equal(padded[:num_frames], features)
-    assert bool((padded[num_frames:] == LOG_EPS).all())
+    assert num_frames + TAIL_PADDING_FRAMES - 32 < padded.size(0) <= num_frames + TAIL_PADDING_FRAMES
+    kept = min(num_frames, padded.size(0))
+    assert torch.equal(padded[:kept], features[:kept])
+    assert bool((padded[kept:] == SILENCE_LOG_ENERGY).all())
 
 
 def test_feature_chunks_overlap_by_seven_frames_and_drop_an_incomplete_tail() -> None:
@@ -73,6 +77,12 @@ def test_wave_features_are_the_training_fbank_padded(tmp_path: Path) -> None:
     fbank = compute_fbank(read_wave(path))
     assert fbank.shape == (100, 80)
     assert torch.equal(features[:100], fbank) and (features.size(0) - 7) % 16 == 0
+
+
+def test_wave_too_short_for_one_chunk_is_named(tmp_path: Path) -> None:
+    path = write_wave(tmp_path / "blip.wav", seconds=0.05, seed=2)
+    with pytest.raises(AudioError, match="blip.wav is too short"):
+        wave_features([path], decode_chunk_len=32)
 
 
 def test_pad_batch_pads_with_log_eps() -> None:

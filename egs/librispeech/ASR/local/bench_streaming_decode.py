@@ -116,7 +116,9 @@ def bench_masked_forward(model: Transducer, audios: List[torch.Tensor]) -> float
     features = [fbank.extract(audio, SAMPLING_RATE) for audio in audios]
     elapsed = 0.0
     for feature in features:
-        x, x_lens = append_tail_padding(feature.unsqueeze(0), torch.tensor([feature.size(0)]))
+        x, x_lens = append_tail_padding(
+            feature.unsqueeze(0), torch.tensor([feature.size(0)]), chunk_len=2 * model.encoder.decode_chunk_size
+        )
         start = time.perf_counter()
         model.encoder(x, x_lens)
         elapsed += time.perf_counter() - start
