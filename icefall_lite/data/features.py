@@ -44,7 +44,11 @@ def _store_features(cuts: CutSet, storage_path: Path, cuts_path: Path, num_jobs:
     torch.set_num_threads(1)  # parallelism comes from the `num_jobs` worker processes
     num_pieces = min(len(cuts), PIECES_PER_JOB * num_jobs)
     # lhotse reports progress per piece: many small pieces on `num_jobs` workers make that progress visible.
-    with ProcessPoolExecutor(num_jobs, mp_context=multiprocessing.get_context("spawn")) as executor:
+    # Each worker computes with one thread: torch's default (one per core) in every worker oversubscribes
+    # the cores and made this stage 4x slower (measured: 44 ms of CPU per cut instead of 11).
+    with ProcessPoolExecutor(
+        num_jobs, mp_context=multiprocessing.get_context("spawn"), initializer=torch.set_num_threads, initargs=(1,)
+    ) as executor:
         with_features = cuts.compute_and_store_features(
             extractor=make_fbank(),
             storage_path=storage_path,

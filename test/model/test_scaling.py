@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from icefall_lite.model.scaling import BasicNorm, DoubleSwish, ScaledLinear, softmax
+from icefall_lite.model.scaling import (
+    BasicNorm,
+    DoubleSwish,
+    ScaledLinear,
+    dequantize_derivative,
+    quantize_derivative,
+    softmax,
+)
 
 
 def test_scaled_linear_scales_initial_values() -> None:
@@ -23,15 +30,25 @@ def test_basic_norm_normalizes_by_rms_plus_learned_eps() -> None:
         norm(torch.randn(3, 7))
 
 
-def test_double_swish_value_and_quantized_gradient() -> None:
+def test_double_swish_value_and_gradient() -> None:
     x = torch.linspace(-6.0, 6.0, 1001, requires_grad=True)
     y = DoubleSwish()(x)
     torch.testing.assert_close(y, x * torch.sigmoid(x - 1.0))
     y.sum().backward()
     reference = x.detach().requires_grad_(True)
     (reference * torch.sigmoid(reference - 1.0)).sum().backward()
+    torch.testing.assert_close(x.grad, reference.grad)
+
+
+def test_quantized_derivative_is_within_one_step_and_unbiased() -> None:
+    """The form DoubleSwish saves on CUDA."""
+    x = torch.linspace(-6.0, 6.0, 100_001)
+    s = torch.sigmoid(x - 1.0)
+    deriv = x * s * (1.0 - s) + s
+    restored = dequantize_derivative(quantize_derivative(deriv), torch.float32)
     step = (1.2 + 0.043637) / 255.0
-    assert (x.grad - reference.grad).abs().max() <= step + 1e-6
+    assert (restored - deriv).abs().max() <= step + 1e-6
+    assert abs(float((restored - deriv).mean())) < step / 50
 
 
 def test_softmax_gradient_matches_torch() -> None:
