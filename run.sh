@@ -31,6 +31,9 @@ readonly decode_chunk_len=32
 
 die() { echo "run.sh: error: $*" >&2; exit 1; }
 banner() { echo; echo "==== $(date '+%Y-%m-%d %H:%M:%S') run.sh stage $* ===="; }
+log() { echo "$(date '+%Y-%m-%d %H:%M:%S') (run.sh) $*"; }
+# shellcheck source=icefall_lite/shell/stages.sh
+source "$repo_root/icefall_lite/shell/stages.sh"
 
 while (( $# > 0 )); do
   option=$1
@@ -49,16 +52,6 @@ done
 (( stage <= stop_stage && stop_stage <= max_stage )) || die "need --stage <= --stop-stage <= $max_stage"
 cd "$repo_root/egs/librispeech/ASR"
 
-run_stage() { (( stage <= $1 && $1 <= stop_stage )); }
-
-# Runs "$@" unless MARKER exists, then creates MARKER.
-run_once() {
-  local marker=$1; shift
-  if [[ -e "$marker" ]]; then echo "already done ($marker)"; return; fi
-  "$@"
-  mkdir -p "$(dirname "$marker")"
-  touch "$marker"
-}
 
 if (( stage <= 5 )); then
   banner "0-5: data preparation"

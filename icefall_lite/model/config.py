@@ -9,6 +9,8 @@ Usage::
 from dataclasses import dataclass, field
 from typing import Tuple
 
+from icefall_lite.model.warmup import ICEFALL_WARMUP_BATCHES
+
 PER_STACK_FIELDS = (
     "num_encoder_layers",
     "feedforward_dims",
@@ -62,7 +64,7 @@ class ZipformerConfig:
     short_chunk_threshold: float = 0.75
     num_left_chunks: int = 4
     decode_chunk_size: int = 16
-    warmup_batches: float = 4000.0
+    warmup_batches: float = ICEFALL_WARMUP_BATCHES
 
     def __post_init__(self) -> None:
         num_stacks = len(self.num_encoder_layers)

@@ -15,7 +15,7 @@ from torch import Tensor, nn
 from icefall_lite.model.attention import RelPositionMultiheadAttention
 from icefall_lite.model.grad_regularizers import ActivationBalancer, Whiten
 from icefall_lite.model.scaling import BasicNorm, DoubleSwish, ScaledLinear
-from icefall_lite.model.warmup import linear_warmup
+from icefall_lite.model.warmup import ICEFALL_WARMUP_BATCHES, linear_warmup
 
 # Dynamic dropout of the pooling, attention and convolution modules: 0.2 -> 0.0 over the first half of the
 # model's warm-up (2000 batches with icefall's 4000).
@@ -137,7 +137,7 @@ class ZipformerEncoderLayer(nn.Module):
     ``DYNAMIC_DROPOUT*`` and ``BYPASS_CLAMP*`` constants); ``batch_count`` is set by ``set_batch_count``.
     """
 
-    def __init__(self, dims: LayerDims, warmup_batches: float = 4000.0) -> None:
+    def __init__(self, dims: LayerDims, warmup_batches: float = ICEFALL_WARMUP_BATCHES) -> None:
         super().__init__()
         d = dims.embed_dim
         self.batch_count = 0.0

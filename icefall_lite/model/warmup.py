@@ -2,6 +2,9 @@
 
 from torch import nn
 
+ICEFALL_WARMUP_BATCHES = 4000.0
+"""icefall's model warm-up in batches: the schedules of layer drop, dropout and the bypass clamp scale with it."""
+
 
 def linear_warmup(batch_count: float, begin: float, end: float, initial: float, final: float) -> float:
     """``initial`` until ``begin``, ``final`` from ``end`` on, linear in between."""

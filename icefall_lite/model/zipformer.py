@@ -26,7 +26,7 @@ from icefall_lite.model.encoder_layer import LayerCache, LayerDims, ZipformerEnc
 from icefall_lite.model.encoder_state import caches_from_states, states_from_caches
 from icefall_lite.model.frame_rate import AttentionDownsample, SimpleCombiner, SimpleUpsample
 from icefall_lite.model.subsampling import Conv2dSubsampling
-from icefall_lite.model.warmup import linear_warmup
+from icefall_lite.model.warmup import ICEFALL_WARMUP_BATCHES, linear_warmup
 
 OUTPUT_DOWNSAMPLING_FACTOR = 2
 FEATURE_MASK_DROPOUT_PROB = 0.15
@@ -72,7 +72,10 @@ class ZipformerEncoder(nn.Module):
     ``feature_mask`` multiplies the input and every layer's output.
     """
 
-    def __init__(self, dims: LayerDims, num_layers: int, warmup: Tuple[float, float], model_warmup_batches: float = 4000.0) -> None:
+    def __init__(
+        self, dims: LayerDims, num_layers: int, warmup: Tuple[float, float],
+        model_warmup_batches: float = ICEFALL_WARMUP_BATCHES,
+    ) -> None:
         super().__init__()
         self.batch_count = 0.0
         self.warmup_begin, self.warmup_end = warmup

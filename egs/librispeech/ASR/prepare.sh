@@ -34,6 +34,8 @@ readonly install_command="apt-get install -y --no-install-recommends $system_pac
 
 die() { echo "prepare.sh: error: $*" >&2; exit 1; }
 log() { echo "$(date '+%Y-%m-%d %H:%M:%S') (prepare.sh) $*"; }
+# shellcheck source=../../../icefall_lite/shell/stages.sh
+source "$repo_root/icefall_lite/shell/stages.sh"
 
 require_int() {  # option value min max
   [[ "$2" =~ ^[0-9]+$ ]] || die "$1 expects an integer, got '$2'"
@@ -73,7 +75,6 @@ manifest_dir=data/manifests
 fbank_dir=data/fbank
 lang_dir=data/lang_bpe_${vocab_size}
 
-run_stage() { (( stage <= $1 && $1 <= stop_stage )); }
 
 if run_stage 0; then
   log "Stage 0: corpus in $corpus_dir"
@@ -92,14 +93,6 @@ if run_stage 0; then
   fi
 fi
 
-# Runs "$@" unless MARKER exists, then creates MARKER: finished work is never redone.
-run_once() {
-  local marker=$1; shift
-  if [[ -e "$marker" ]]; then log "already done ($marker)"; return; fi
-  mkdir -p "$(dirname "$marker")"
-  "$@"
-  touch "$marker"
-}
 
 librispeech_manifests() {
   lhotse prepare librispeech -j "$nj" "$corpus_dir" "$manifest_dir"
