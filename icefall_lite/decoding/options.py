@@ -10,7 +10,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import datetime
 import logging
 from pathlib import Path
 from typing import Callable, List, Optional, Tuple
@@ -23,6 +22,7 @@ from icefall_lite.cli import setup_logging
 from icefall_lite.data.datamodule import LibriSpeechAsrDataModule
 from icefall_lite.decoding.checkpoint_selection import CheckpointSelectionError, load_model_for_inference
 from icefall_lite.decoding.features import AudioError
+from icefall_lite.decoding.results import decode_log_path
 from icefall_lite.model.options import build_model
 from icefall_lite.model.transducer import Transducer
 from icefall_lite.training.checkpoint import CheckpointError
@@ -97,8 +97,7 @@ def setup_decoding(args: argparse.Namespace, res_dir: Path, suffix: str) -> Tupl
     """What every decoding script does first: log to ``res_dir/log-decode-{suffix}-{date}`` and stderr, set
     ``--num-threads``, load the BPE model and the model with the weights the checkpoint options select.
     Returns the device, the BPE model and the model (eval mode)."""
-    date = datetime.datetime.now().strftime("%Y-%m-%d-%H-%M-%S")
-    setup_logging(res_dir / f"log-decode-{suffix}-{date}")
+    setup_logging(decode_log_path(res_dir, suffix))
     if args.num_threads is not None:
         torch.set_num_threads(args.num_threads)
     device = torch.device("cuda", 0) if torch.cuda.is_available() else torch.device("cpu")

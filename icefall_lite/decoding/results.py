@@ -12,12 +12,35 @@ Usage::
 
 from __future__ import annotations
 
+import datetime
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 _RTF = re.compile(r"real-time factor ([0-9.]+)")
+_LOG_DATE_FORMAT = "%Y-%m-%d-%H-%M-%S"
+_DECODE_LOG = re.compile(r"log-decode-(?P<suffix>.+)-\d{4}-\d{2}-\d{2}-\d{2}-\d{2}-\d{2}")
+
+
+def decode_log_path(res_dir: Path, suffix: str) -> Path:
+    """Where a decoding run logs: ``res_dir/log-decode-{suffix}-{date}`` (icefall's name)."""
+    return Path(res_dir) / f"log-decode-{suffix}-{datetime.datetime.now().strftime(_LOG_DATE_FORMAT)}"
+
+
+def decode_log_suffix(log: Path) -> str:
+    """The result-file suffix of a ``decode_log_path`` (its name without "log-decode-" and the date)."""
+    match = _DECODE_LOG.fullmatch(Path(log).name)
+    if match is None:
+        raise ValueError(f"{log} is not named log-decode-SUFFIX-YYYY-MM-DD-HH-MM-SS")
+    return match.group("suffix")
+
+
+def decode_logs(res_dir: Path, suffix: str) -> List[Path]:
+    """The decoding logs of exactly ``suffix`` in res_dir, oldest first (not those of a longer suffix that
+    starts with it, e.g. "...-chunk-size-32-use-averaged-model" for "...-chunk-size-32")."""
+    logs = [log for log in Path(res_dir).glob(f"log-decode-{suffix}-*") if _DECODE_LOG.fullmatch(log.name)]
+    return sorted(log for log in logs if decode_log_suffix(log) == suffix)
 
 
 @dataclass
@@ -72,7 +95,7 @@ def collect_results(exp_dir: Path, result_dirs: Sequence[Tuple[str, str]], test_
                 summary = res_dir / f"wer-summary-{name}-{suffix}.txt"
                 if summary.is_file():
                     row.key, row.wers[name] = read_wer_summary(summary)
-            logs = sorted(res_dir.glob(f"log-decode-{suffix}-*"))
+            logs = decode_logs(res_dir, suffix)
             if logs:
                 row.rtfs = read_rtfs(logs[-1], test_sets)
             rows.append(row)

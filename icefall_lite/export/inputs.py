@@ -1,7 +1,8 @@
 """What the ``*_pretrained.py`` scripts share: wave files -> fbank -> chunks, and token ids -> text.
 
-Features get decode.py's tail padding (30 frames of log(1e-10)) and are cut to the whole chunk windows,
-``k * decode_chunk_len + 7`` frames, so the whole-utterance masked forward (pretrained.py) and the chunk-by-chunk streaming forward
+Features get decode.py's tail padding (30 frames of digital silence) and are cut to the whole chunk windows,
+``k * decode_chunk_len + 7`` frames, so the whole-utterance masked forward (pretrained.py) and the chunk-by-chunk
+streaming forward
 (jit_pretrained.py, onnx_pretrained.py) see the same frames and give the same ``k * decode_chunk_len / 4``
 encoder frames::
 
@@ -59,7 +60,7 @@ def compute_fbank(samples: Tensor, sample_rate: int = SAMPLE_RATE) -> Tensor:
 
 def pad_for_chunks(features: Tensor, decode_chunk_len: int) -> Tensor:
     """features: (T, C) -> (k * decode_chunk_len + 7, C): decode.py's tail padding of TAIL_PADDING_FRAMES
-    frames of log(1e-10), then the whole chunk windows only (``whole_chunk_frames``), as every decoder reads it."""
+    frames of digital silence, then the whole chunk windows only (``whole_chunk_frames``), as every decoder reads it."""
     padded, lens = append_tail_padding(features.unsqueeze(0), torch.tensor([features.size(0)]), decode_chunk_len)
     return padded[0, : int(lens[0])]
 

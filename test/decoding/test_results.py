@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from icefall_lite.decoding.results import collect_results, format_table, read_rtfs
+from icefall_lite.decoding.results import collect_results, decode_log_path, decode_log_suffix, format_table, read_rtfs
 from icefall_lite.decoding.wer import save_results
 
 TEST_SETS = ["test-clean", "test-other"]
@@ -20,7 +20,7 @@ def _write_run(res_dir: Path, key: str, rtfs: dict) -> None:
     for name in TEST_SETS:
         save_results(res_dir, name, key, SUFFIX, results[name])
         log_lines += [
-            f"2026-11-22 INFO [decode.py] batch 0, cuts processed until now is 1 (1.0 cuts/s, real-time factor 9.9)",
+            "2026-11-22 INFO [decode.py] batch 0, cuts processed until now is 1 (1.0 cuts/s, real-time factor 9.9)",
             f"2026-11-22 INFO [decode.py] batch 1, cuts processed until now is 2 (1.0 cuts/s, real-time factor {rtfs[name]})",
             f"2026-11-22 INFO [wer.py] [{name}-{key}] %WER 1.00% [1 / 4, 0 ins, 0 del, 1 sub ]",
         ]
@@ -49,3 +49,23 @@ def test_a_log_without_real_time_factors_gives_none(tmp_path: Path) -> None:
     log = tmp_path / "log"
     log.write_text("[test-clean-greedy_search] %WER 1.00%\n")
     assert read_rtfs(log, TEST_SETS) == {}
+
+
+def test_a_suffix_reads_its_own_log_not_that_of_a_longer_suffix(tmp_path: Path) -> None:
+    """"...-chunk-size-32" and "...-chunk-size-32-use-averaged-model" runs side by side: each row gets the
+    real-time factors of its own log (a glob on the shorter suffix also matches the longer one's logs)."""
+    _write_run(tmp_path, "greedy_search", {"test-clean": 0.02, "test-other": 0.04})
+    longer = SUFFIX + "-use-averaged-model"
+    for name in TEST_SETS:
+        save_results(tmp_path, name, "greedy_search", longer, [("a", ["A"], ["A"])])
+    (tmp_path / f"log-decode-{longer}-2026-11-23-10-00-00").write_text(
+        "real-time factor 0.5\n[test-clean-greedy_search] %WER 0.00%\n[test-other-greedy_search] %WER 0.00%\n"
+    )
+    rows = {row.suffix: row for row in collect_results(tmp_path, [("run", ".")], TEST_SETS)}
+    assert rows[SUFFIX].rtfs == {"test-clean": 0.02, "test-other": 0.04}
+    assert rows[longer].rtfs == {"test-clean": 0.5, "test-other": 0.5}
+
+
+def test_decode_log_names_give_back_their_suffix(tmp_path: Path) -> None:
+    log = decode_log_path(tmp_path, SUFFIX)
+    assert log.parent == tmp_path and decode_log_suffix(log) == SUFFIX

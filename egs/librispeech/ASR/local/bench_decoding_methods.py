@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import List, Sequence, Tuple
 
-from icefall_lite.decoding.results import ResultRow, collect_results
+from icefall_lite.decoding.results import ResultRow, collect_results, decode_log_suffix
 
 RECIPE = Path("pruned_transducer_stateless7_streaming")
 TEST_SETS = ["test-clean", "test-other"]
@@ -43,9 +43,9 @@ def run(command: List[str]) -> None:
 
 def newest_row(exp_dir: Path, label: str, result_dir: str) -> ResultRow:
     """The row of the run that wrote the newest log in EXP_DIR/result_dir."""
-    logs = sorted((exp_dir / result_dir).glob("log-decode-*"), key=lambda path: path.stat().st_mtime)
+    newest = max((exp_dir / result_dir).glob("log-decode-*"), key=lambda path: path.stat().st_mtime)
     rows = collect_results(exp_dir, [(label, result_dir)], TEST_SETS)
-    return next(row for row in rows if logs[-1].name.startswith(f"log-decode-{row.suffix}-"))
+    return next(row for row in rows if row.suffix == decode_log_suffix(newest))
 
 
 def pytorch_runs(args: argparse.Namespace, passthrough: Sequence[str], threads: int) -> List[Tuple[str, str, ResultRow]]:

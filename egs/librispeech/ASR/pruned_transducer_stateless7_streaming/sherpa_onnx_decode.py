@@ -19,7 +19,6 @@ without "encoder-" and ".onnx" (e.g. epoch-30-avg-9, epoch-30-avg-9.int8).
 """
 
 import argparse
-import datetime
 import logging
 import sys
 import time
@@ -30,6 +29,7 @@ from icefall_lite.cli import positive_int, setup_logging
 from icefall_lite.data.datamodule import AsrDataConfig, LibriSpeechAsrDataModule
 from icefall_lite.decoding.features import load_cut_samples
 from icefall_lite.decoding.options import add_common_decoding_arguments, run_script, test_sets
+from icefall_lite.decoding.results import decode_log_path
 from icefall_lite.decoding.wer import save_results
 from icefall_lite.export.cli import add_tokens_argument
 from icefall_lite.export.inputs import SAMPLE_RATE
@@ -71,7 +71,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     suffix = result_suffix(args.encoder_model_filename)
     key = KEYS[args.decoding_method].format(args.num_active_paths)
     res_dir = args.exp_dir / "sherpa-onnx" / args.decoding_method
-    setup_logging(res_dir / f"log-decode-{suffix}-{datetime.datetime.now().strftime('%Y-%m-%d-%H-%M-%S')}")
+    setup_logging(decode_log_path(res_dir, suffix))
     num_threads = args.num_threads or 1
     logging.info(f"Decoding with sherpa-onnx on {num_threads} threads; results in {res_dir}; options {vars(args)}")
     paths = OnnxPaths(args.encoder_model_filename, args.decoder_model_filename, args.joiner_model_filename)
