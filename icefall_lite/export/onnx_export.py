@@ -29,6 +29,7 @@ import torch
 from onnxruntime.quantization import QuantType, quantize_dynamic
 from torch import Tensor, nn
 
+from icefall_lite.export.onnx_graph import fold_batch_independent_shapes
 from icefall_lite.export.torchscript import example_chunk, quiet_tracing
 from icefall_lite.model.decoder import Decoder
 from icefall_lite.model.encoder_state import state_batch_dim, state_names
@@ -166,6 +167,7 @@ def export_encoder(model: Transducer, path: Path) -> None:
         axes[f"new_{name}"] = batch_axis
     wrapper = OnnxEncoder(encoder, model.joiner.encoder_proj)
     _export(wrapper, (x, states), path, ["x"] + names, ["encoder_out"] + [f"new_{name}" for name in names], axes)
+    fold_batch_independent_shapes(path)
     add_metadata(path, encoder_metadata(encoder))
 
 

@@ -64,13 +64,13 @@ def rel_shift(pos_scores: Tensor, num_keys: int) -> Tensor:
     Returns:
       (B, T, K) float view with ``out[b, i, j] = pos_scores[b, i, T - 1 - i + j]``.
     """
-    batch, num_queries, num_rel = pos_scores.shape
+    num_queries, num_rel = pos_scores.size(1), pos_scores.size(2)
     if num_queries == 1:
         return pos_scores[..., :num_keys]
     # In the flattened (T * R) row, element (i, T - 1 - i + j) sits at (T - 1) + i * (R - 1) + j.
-    flat = pos_scores.reshape(batch, num_queries * num_rel)
+    flat = pos_scores.reshape(-1, num_queries * num_rel)
     shifted = flat[:, num_queries - 1 : num_queries - 1 + num_queries * (num_rel - 1)]
-    return shifted.reshape(batch, num_queries, num_rel - 1)[..., :num_keys]
+    return shifted.reshape(-1, num_queries, num_rel - 1)[..., :num_keys]
 
 
 class RelPositionalEncoding(nn.Module):
@@ -154,31 +154,30 @@ class RelPositionMultiheadAttention(nn.Module):
     def _attention_weights(self, q: Tensor, keys: Tensor, p: Tensor, pos_emb: Tensor, mask: Tensor) -> Tensor:
         """q: (T, N, A), keys: (K, N, A), p: (T, N, H * pos_dim), pos_emb: (K + T - 1, C),
         mask: (N, T or 1, K) -> (N * H, T, K) softmax weights."""
-        num_frames, batch = q.size(0), q.size(1)
-        num_keys, heads = keys.size(0), self.num_heads
-        q = q.reshape(num_frames, batch * heads, self.head_dim).transpose(0, 1)
-        k = keys.reshape(num_keys, batch * heads, self.head_dim).permute(1, 2, 0)
+        num_frames, num_keys, heads = q.size(0), keys.size(0), self.num_heads
+        q = q.reshape(num_frames, -1, self.head_dim).transpose(0, 1)
+        k = keys.reshape(num_keys, -1, self.head_dim).permute(1, 2, 0)
         scores = torch.bmm(q, k)
 
-        p = p.reshape(num_frames, batch, heads, self.pos_dim).permute(1, 2, 0, 3)
+        p = p.reshape(num_frames, -1, heads, self.pos_dim).permute(1, 2, 0, 3)
         pos = self.linear_pos(pos_emb.to(p.dtype)).reshape(-1, heads, self.pos_dim).permute(1, 2, 0)
-        pos_scores = torch.matmul(p, pos).reshape(batch * heads, num_frames, -1)
+        pos_scores = torch.matmul(p, pos).reshape(-1, num_frames, pos.size(2))
         scores = scores + rel_shift(pos_scores, num_keys)
         if self.training:
             scores = self._penalize_large_scores(scores)
 
-        scores = scores.reshape(batch, heads, num_frames, num_keys)
+        scores = scores.reshape(-1, heads, num_frames, num_keys)
         empty_rows = mask.all(dim=-1, keepdim=True)
         scores = scores.masked_fill((mask & ~empty_rows).unsqueeze(1), float("-inf"))
         weights = softmax(scores, dim=-1).masked_fill(empty_rows.unsqueeze(1), 0.0)
-        return weights.reshape(batch * heads, num_frames, num_keys)
+        return weights.reshape(-1, num_frames, num_keys)
 
     def _weighted_sum(self, weights: Tensor, values: Tensor) -> Tensor:
         """weights: (N * H, T, K), values: (K, N, V * H) -> (T, N, V * H)."""
-        num_keys, batch = values.size(0), values.size(1)
-        v = values.reshape(num_keys, batch * self.num_heads, -1).transpose(0, 1)
+        num_keys, value_dim = values.size(0), values.size(2)
+        v = values.reshape(num_keys, -1, value_dim // self.num_heads).transpose(0, 1)
         out = torch.bmm(weights, v)
-        return out.transpose(0, 1).reshape(weights.size(1), batch, -1)
+        return out.transpose(0, 1).reshape(weights.size(1), -1, value_dim)
 
     @torch.jit.unused
     def _penalize_large_scores(self, scores: Tensor) -> Tensor:

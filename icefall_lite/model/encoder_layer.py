@@ -124,8 +124,15 @@ class ConvolutionModule(nn.Module):
         x = x.masked_fill(pad_mask.t().unsqueeze(-1), 0.0)
         x = torch.cat([cache, x.permute(1, 2, 0)], dim=2)
         new_cache = x[:, :, x.size(2) - cache.size(2) :]
-        x = self.activation(self.balancer2(self.depthwise_conv(x)))
+        x = self.activation(self.balancer2(self._depthwise(x)))
         return self.pointwise_conv2(x.permute(2, 0, 1)), new_cache
+
+    def _depthwise(self, x: Tensor) -> Tensor:
+        """(N, C, T + kernel_size - 1) -> (N, C, T): ``depthwise_conv`` run as a 2-D convolution of height 1,
+        which onnxruntime runs about 6x faster than a 1-D one (11 against 67 us for 384 channels, kernel 31,
+        16 frames); PyTorch runs both as the same 2-D convolution."""
+        conv = self.depthwise_conv
+        return nn.functional.conv2d(x.unsqueeze(2), conv.weight.unsqueeze(2), conv.bias, groups=conv.groups).squeeze(2)
 
 
 class ZipformerEncoderLayer(nn.Module):

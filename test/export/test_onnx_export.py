@@ -61,7 +61,7 @@ def test_files_names_and_metadata(onnx_paths: OnnxPaths) -> None:
     assert read_metadata(onnx_paths.joiner) == {"joiner_dim": "64"}
 
 
-@pytest.mark.parametrize("batch", [1, 3])
+@pytest.mark.parametrize("batch", [1, 4])  # the export evaluates its shape arithmetic at batch 1, 2 and 3
 @torch.no_grad()
 def test_encoder_matches_the_streaming_forward_over_chunks(model: Transducer, onnx_paths: OnnxPaths, batch: int) -> None:
     session = _session(onnx_paths.encoder)

@@ -1,0 +1,57 @@
+"""Folding the batch-independent shape arithmetic of an exported graph."""
+
+from pathlib import Path
+from typing import List
+
+import numpy as np
+import onnx
+import onnxruntime
+import torch
+from torch import Tensor, nn
+
+from icefall_lite.export.onnx_graph import fold_batch_independent_shapes, shape_derived_values
+
+
+class PairSums(nn.Module):
+    """Sums channel pairs and scales by the channel count: shapes used both with and without the batch."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x: (N, C) -> (N, C / 2)."""
+        pairs = x.reshape(x.size(0), x.size(1) // 2, 2)
+        return pairs.sum(-1) * x.size(1) + torch.arange(x.size(1) // 2, dtype=x.dtype)
+
+
+def _export(path: Path) -> None:
+    torch.onnx.export(
+        PairSums(), (torch.zeros(2, 6),), str(path), input_names=["x"], output_names=["y"],
+        dynamic_axes={"x": {0: "N"}, "y": {0: "N"}}, opset_version=13, dynamo=False,
+    )
+
+
+def _op_types(path: Path) -> List[str]:
+    return [node.op_type for node in onnx.load(str(path)).graph.node]
+
+
+def test_batch_independent_values_become_initializers_and_outputs_stay(tmp_path: Path) -> None:
+    path = tmp_path / "pair_sums.onnx"
+    _export(path)
+    before = _op_types(path)
+    assert "Range" in before and before.count("Shape") >= 2
+    fold_batch_independent_shapes(path)
+    after = _op_types(path)
+    assert "Range" not in after and after.count("Shape") == 1  # only the batch size is still read
+    assert len(after) < len(before)
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    x = torch.randn(5, 6)
+    (y,) = session.run(None, {"x": x.numpy()})
+    np.testing.assert_allclose(y, PairSums()(x).numpy(), rtol=1e-6)
+
+
+def test_shape_derived_values_exclude_anything_computed_from_data(tmp_path: Path) -> None:
+    path = tmp_path / "pair_sums.onnx"
+    _export(path)
+    graph = onnx.load(str(path)).graph
+    derived = set(shape_derived_values(graph))
+    producers = {name: node.op_type for node in graph.node for name in node.output}
+    assert {producers[name] for name in derived} >= {"Shape", "Gather", "Range"}
+    assert "y" not in derived and not any(producers[name] == "ReduceSum" for name in derived)
