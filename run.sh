@@ -52,16 +52,22 @@ done
 (( stage <= stop_stage && stop_stage <= max_stage )) || die "need --stage <= --stop-stage <= $max_stage"
 cd "$repo_root/egs/librispeech/ASR"
 
+# Stage 0 synthesizes the corpus unless DL_DIR/LibriSpeech exists. The synthetic corpus gets the small demo
+# model, sized for a 2-core CPU, and 1000 BPE pieces (its ~1,500 distinct words in 1.4 pieces each; 500 pieces
+# give 1.8 and clearly worse WER, docs/BENCHMARKS.md); real LibriSpeech gets icefall's default model, 500
+# pieces and full-size training (see README.md).
+synthetic=1
+[[ -d "$dl_dir/LibriSpeech" && ! -f "$dl_dir/LibriSpeech/SYNTHETIC.txt" ]] && synthetic=0
+vocab_size=$(( synthetic ? 1000 : 500 ))
+readonly lang_dir=data/lang_bpe_$vocab_size
 
 if (( stage <= 5 )); then
   banner "0-5: data preparation"
   ./prepare.sh --stage "$stage" --stop-stage $(( stop_stage < 5 ? stop_stage : 5 )) \
-    --dl-dir "$dl_dir" --synthetic-hours "$synthetic_hours" --nj "$nj"
+    --dl-dir "$dl_dir" --synthetic-hours "$synthetic_hours" --nj "$nj" --vocab-size "$vocab_size"
 fi
 
-# The synthetic corpus gets the small demo model, sized for a 2-core CPU; real LibriSpeech gets icefall's
-# default model and full-size training (see README.md).
-if [[ -f "$dl_dir/LibriSpeech/SYNTHETIC.txt" ]]; then
+if (( synthetic )); then
   model_options=(
     --num-encoder-layers 1,1,1,1,1 --feedforward-dims 256,256,256,256,256 --nhead 4,4,4,4,4
     --encoder-dims 128,128,128,128,128 --attention-dims 64,64,64,64,64 --encoder-unmasked-dims 128,128,128,128,128
@@ -90,14 +96,14 @@ checkpoint=(--epoch "$num_epochs" --avg "$avg" --use-averaged-model 1 --exp-dir 
 if run_stage 6; then
   banner "6: train.py"
   run_once "$exp_dir/.train.done" \
-    "./$recipe/train.py" --exp-dir "$exp_dir" "${model_options[@]}" "${train_options[@]}"
+    "./$recipe/train.py" --exp-dir "$exp_dir" --bpe-model "$lang_dir/bpe.model" "${model_options[@]}" "${train_options[@]}"
 fi
 
 if run_stage 7; then
   banner "7: decode.py (simulated streaming)"
   for method in greedy_search modified_beam_search; do
     run_once "$exp_dir/.decode-$method.done" \
-      "./$recipe/decode.py" "${checkpoint[@]}" "${model_options[@]}" --decode-chunk-len $decode_chunk_len \
+      "./$recipe/decode.py" "${checkpoint[@]}" --bpe-model "$lang_dir/bpe.model" "${model_options[@]}" --decode-chunk-len $decode_chunk_len \
       --decoding-method $method --beam-size 4 --max-duration 200 --num-threads 2
   done
 fi
@@ -106,7 +112,7 @@ if run_stage 8; then
   banner "8: streaming_decode.py (real streaming)"
   for method in greedy_search modified_beam_search; do
     run_once "$exp_dir/.streaming-decode-$method.done" \
-      "./$recipe/streaming_decode.py" "${checkpoint[@]}" "${model_options[@]}" --decode-chunk-len $decode_chunk_len \
+      "./$recipe/streaming_decode.py" "${checkpoint[@]}" --bpe-model "$lang_dir/bpe.model" "${model_options[@]}" --decode-chunk-len $decode_chunk_len \
       --decoding-method $method --num-decode-streams $decode_streams --num-threads 2
   done
 fi
@@ -116,9 +122,9 @@ if run_stage 9; then
   suffix="epoch-$num_epochs-avg-$avg-with-averaged-model"
   run_once "$exp_dir/.export-onnx.done" \
     "./$recipe/export-onnx.py" "${checkpoint[@]}" "${model_options[@]}" --decode-chunk-len $decode_chunk_len \
-    --tokens data/lang_bpe_500/tokens.txt
+    --tokens "$lang_dir/tokens.txt"
   run_once "$exp_dir/.sherpa-onnx-decode.done" \
-    "./$recipe/sherpa_onnx_decode.py" --exp-dir "$exp_dir" --tokens data/lang_bpe_500/tokens.txt \
+    "./$recipe/sherpa_onnx_decode.py" --exp-dir "$exp_dir" --tokens "$lang_dir/tokens.txt" \
     --encoder-model-filename "$exp_dir/encoder-$suffix.onnx" \
     --decoder-model-filename "$exp_dir/decoder-$suffix.onnx" \
     --joiner-model-filename "$exp_dir/joiner-$suffix.onnx" --num-threads 1
