@@ -12,7 +12,8 @@ finished stream is replaced by the next file, as a sherpa-onnx server does with 
 
 Reported per model file: the real-time factor (processing time / audio duration) by wall clock and by CPU
 time of this process (less sensitive to other processes on a shared machine), minimum and median over
---repeats passes over all files, after one untimed pass; and the tokens emitted per encoder frame.
+--repeats passes over all files, after one untimed pass; and the tokens emitted per encoder frame. Then, per
+model file, the time of one encoder run in onnxruntime alone (batch 1, minimum and median of 100 runs).
 
 Example (from egs/librispeech/ASR, after ./prepare.sh):
   python local/bench_sherpa_onnx.py --audio-dir download/LibriSpeech/test-clean --num-threads 1
@@ -26,13 +27,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 import numpy as np
 import torch
 
 from icefall_lite.export.inputs import SAMPLE_RATE, read_wave
 from icefall_lite.export.onnx_export import OnnxPaths, export_onnx, quantize_int8
+from icefall_lite.export.onnx_model import OnnxTransducer
 from icefall_lite.export.sherpa import decode_waves, make_recognizer
 from icefall_lite.model.options import add_model_arguments, build_model
 
@@ -90,6 +92,22 @@ def benchmark(
     }
 
 
+def encoder_milliseconds(paths: OnnxPaths, num_threads: int, num_chunks: int = 100) -> Tuple[float, float]:
+    """Minimum and median milliseconds of one encoder run in onnxruntime alone (batch 1, random 39-frame chunks,
+    the states carried from run to run), after 5 untimed runs."""
+    model = OnnxTransducer(paths, num_threads)
+    names = [model_input.name for model_input in model.encoder.get_inputs()]
+    feature_dim = model.encoder.get_inputs()[0].shape[2]
+    chunk = np.random.default_rng(0).standard_normal((1, model.chunk_frames, feature_dim), dtype=np.float32)
+    states = model.init_states()
+    milliseconds = []
+    for _ in range(5 + num_chunks):
+        start = time.perf_counter()
+        _, *states = model.encoder.run(None, dict(zip(names, [chunk] + states)))
+        milliseconds.append(1000 * (time.perf_counter() - start))
+    return min(milliseconds[5:]), statistics.median(milliseconds[5:])
+
+
 def print_row(kind: str, num_threads: int, num_streams: int, result: Dict[str, float]) -> None:
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(
@@ -119,6 +137,9 @@ def main() -> None:
             for streams in args.num_streams:
                 result = benchmark(paths, out_dir / "tokens.txt", audio, args.num_threads, streams, args.repeats)
                 print_row(kind, args.num_threads, streams, result)
+        for kind, paths in exported.items():
+            fastest, median = encoder_milliseconds(paths, args.num_threads)
+            print(f"{kind} encoder alone (onnxruntime, 1 stream): {fastest:.2f} ms per chunk minimum, {median:.2f} median")
 
 
 if __name__ == "__main__":
