@@ -17,7 +17,7 @@ Usage::
 """
 
 from pathlib import Path
-from typing import Dict, List, Set
+from typing import Dict, List, Sequence, Set
 
 import numpy as np
 import onnx
@@ -59,9 +59,9 @@ def _value_types(model: onnx.ModelProto) -> Dict[str, int]:
     return types
 
 
-def evaluate_values(model: onnx.ModelProto, types: Dict[str, int], batch: int) -> Dict[str, np.ndarray]:
-    """Run ``model`` on all-zero inputs whose dynamic dimensions are ``batch`` and return the values named in
-    ``types`` (name -> ONNX element type)."""
+def evaluate_values(model: onnx.ModelProto, types: Dict[str, int], batch_sizes: Sequence[int]) -> List[Dict[str, np.ndarray]]:
+    """Run ``model`` once per batch size on all-zero inputs whose dynamic dimensions are that size, and return
+    each run's values of the names in ``types`` (name -> ONNX element type)."""
     names = list(types)
     probe = onnx.ModelProto()
     probe.CopyFrom(model)
@@ -70,13 +70,16 @@ def evaluate_values(model: onnx.ModelProto, types: Dict[str, int], batch: int) -
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
     options.log_severity_level = 3
     session = onnxruntime.InferenceSession(probe.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    feeds = {
-        model_input.name: np.zeros(
-            [batch if isinstance(dim, str) else dim for dim in model_input.shape], dtype=_NUMPY_TYPES[model_input.type]
-        )
-        for model_input in session.get_inputs()
-    }
-    return dict(zip(names, session.run(names, feeds)))
+    runs = []
+    for batch in batch_sizes:
+        feeds = {
+            model_input.name: np.zeros(
+                [batch if isinstance(dim, str) else dim for dim in model_input.shape], dtype=_NUMPY_TYPES[model_input.type]
+            )
+            for model_input in session.get_inputs()
+        }
+        runs.append(dict(zip(names, session.run(names, feeds))))
+    return runs
 
 
 def _remove_unused(graph: onnx.GraphProto) -> None:
@@ -100,7 +103,7 @@ def fold_batch_independent_shapes(path: Path) -> None:
     model = onnx.load(str(path))
     types = _value_types(model)
     derived = {name: types[name] for name in shape_derived_values(model.graph) if name in types}
-    first, *others = (evaluate_values(model, derived, batch) for batch in PROBE_BATCH_SIZES)
+    first, *others = evaluate_values(model, derived, PROBE_BATCH_SIZES)
     constant = {
         name for name in derived
         if all(values[name].shape == first[name].shape and np.array_equal(values[name], first[name]) for values in others)
