@@ -60,6 +60,7 @@ synthetic=1
 [[ -d "$dl_dir/LibriSpeech" && ! -f "$dl_dir/LibriSpeech/SYNTHETIC.txt" ]] && synthetic=0
 vocab_size=$(( synthetic ? 1000 : 500 ))
 readonly lang_dir=data/lang_bpe_$vocab_size
+readonly bpe_model=(--bpe-model "$lang_dir/bpe.model")
 
 if (( stage <= 5 )); then
   banner "0-5: data preparation"
@@ -98,14 +99,14 @@ checkpoint=(--epoch "$num_epochs" --avg "$avg" --use-averaged-model 1 --exp-dir 
 if run_stage 6; then
   banner "6: train.py"
   run_once "$exp_dir/.train.done" \
-    "./$recipe/train.py" --exp-dir "$exp_dir" --bpe-model "$lang_dir/bpe.model" "${model_options[@]}" "${train_options[@]}"
+    "./$recipe/train.py" --exp-dir "$exp_dir" "${bpe_model[@]}" "${model_options[@]}" "${train_options[@]}"
 fi
 
 if run_stage 7; then
   banner "7: decode.py (simulated streaming)"
   for method in greedy_search modified_beam_search; do
     run_once "$exp_dir/.decode-$method.done" \
-      "./$recipe/decode.py" "${checkpoint[@]}" --bpe-model "$lang_dir/bpe.model" "${model_options[@]}" --decode-chunk-len $decode_chunk_len \
+      "./$recipe/decode.py" "${checkpoint[@]}" "${bpe_model[@]}" "${model_options[@]}" --decode-chunk-len $decode_chunk_len \
       --decoding-method $method --beam-size 4 --max-duration 200 --num-threads 2
   done
 fi
@@ -114,7 +115,7 @@ if run_stage 8; then
   banner "8: streaming_decode.py (real streaming)"
   for method in greedy_search modified_beam_search; do
     run_once "$exp_dir/.streaming-decode-$method.done" \
-      "./$recipe/streaming_decode.py" "${checkpoint[@]}" --bpe-model "$lang_dir/bpe.model" "${model_options[@]}" --decode-chunk-len $decode_chunk_len \
+      "./$recipe/streaming_decode.py" "${checkpoint[@]}" "${bpe_model[@]}" "${model_options[@]}" --decode-chunk-len $decode_chunk_len \
       --decoding-method $method --num-decode-streams $decode_streams --num-threads 2
   done
 fi

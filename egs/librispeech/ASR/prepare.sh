@@ -75,7 +75,6 @@ manifest_dir=data/manifests
 fbank_dir=data/fbank
 lang_dir=data/lang_bpe_${vocab_size}
 
-
 if run_stage 0; then
   log "Stage 0: corpus in $corpus_dir"
   if [[ "$download" == 1 && ! -d "$corpus_dir" ]]; then
@@ -92,7 +91,6 @@ if run_stage 0; then
     python3 "$local_dir/synthesize_librispeech.py" --out-dir "$corpus_dir" --hours "$synthetic_hours" --nj "$nj" --seed "$seed"
   fi
 fi
-
 
 librispeech_manifests() {
   lhotse prepare librispeech -j "$nj" "$corpus_dir" "$manifest_dir"
