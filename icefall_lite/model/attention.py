@@ -54,6 +54,23 @@ def attention_mask(
     return mask | outside.unsqueeze(0)
 
 
+def attention_bias(mask: Tensor, dtype: torch.dtype) -> Tensor:
+    """The additive form of an ``attention_mask``, computed once and added to every layer's scores.
+
+    Masked keys get -inf, except in rows where every key is masked: those rows get 0 everywhere, so their
+    softmax stays finite. Only padding queries have such rows (a valid frame always sees itself), and no
+    valid frame's output depends on a padding frame's.
+
+    Args:
+      mask: (N, T or 1, K) bool, True = masked.
+      dtype: float dtype of the scores.
+    Returns:
+      (N, 1, T or 1, K) bias, broadcasting over the heads of (N, H, T, K) scores.
+    """
+    hidden = mask & ~mask.all(dim=-1, keepdim=True)
+    return torch.zeros(hidden.shape, dtype=dtype, device=mask.device).masked_fill(hidden, float("-inf")).unsqueeze(1)
+
+
 def rel_shift(pos_scores: Tensor, num_keys: int) -> Tensor:
     """Turn scores against relative positions into scores against keys.
 
@@ -118,23 +135,23 @@ class RelPositionMultiheadAttention(nn.Module):
         self.out_proj2 = ScaledLinear(value_dim, embed_dim, initial_scale=0.05)
 
     def forward(
-        self, x: Tensor, pos_emb: Tensor, mask: Tensor, cached_key: Tensor, cached_val: Tensor
+        self, x: Tensor, pos_emb: Tensor, bias: Tensor, cached_key: Tensor, cached_val: Tensor
     ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
         """
         Args:
           x: (T, N, C) float input frames.
           pos_emb: (K + T - 1, C) float relative-position embeddings (see ``RelPositionalEncoding``).
-          mask: (N, T or 1, K) bool, True where a query may not attend to a key.
+          bias: (N, 1, T or 1, K) float ``attention_bias``, -inf where a query may not attend to a key.
           cached_key: (S, N, attention_dim) keys of the S cached frames (S may be 0).
           cached_val: (S, N, attention_dim / 2) their values.
         Returns:
-          out (T, N, C), weights (N * num_heads, T, K) (all-zero rows where everything is masked),
+          out (T, N, C), weights (N * num_heads, T, K),
           and the new caches: the last S keys (S, N, attention_dim) and values (S, N, attention_dim / 2).
         """
         q, k, v, p = self.in_proj(x).split(self.split_sizes, dim=-1)
         keys = torch.cat([cached_key, self.whiten_keys(k)], dim=0)
         values = torch.cat([cached_val, self.whiten_values(v)], dim=0)
-        weights = self._attention_weights(q, keys, p, pos_emb, mask)
+        weights = self._attention_weights(q, keys, p, pos_emb, bias)
         out = self.out_proj(self._weighted_sum(weights, values))
         cache_size = cached_key.size(0)
         return out, weights, keys[keys.size(0) - cache_size :], values[values.size(0) - cache_size :]
@@ -151,9 +168,9 @@ class RelPositionMultiheadAttention(nn.Module):
         out = self.out_proj2(self._weighted_sum(weights, values))
         return out, values[values.size(0) - cached_val2.size(0) :]
 
-    def _attention_weights(self, q: Tensor, keys: Tensor, p: Tensor, pos_emb: Tensor, mask: Tensor) -> Tensor:
+    def _attention_weights(self, q: Tensor, keys: Tensor, p: Tensor, pos_emb: Tensor, bias: Tensor) -> Tensor:
         """q: (T, N, A), keys: (K, N, A), p: (T, N, H * pos_dim), pos_emb: (K + T - 1, C),
-        mask: (N, T or 1, K) -> (N * H, T, K) softmax weights."""
+        bias: (N, 1, T or 1, K) -> (N * H, T, K) softmax weights."""
         num_frames, num_keys, heads = q.size(0), keys.size(0), self.num_heads
         q = q.reshape(num_frames, -1, self.head_dim).transpose(0, 1)
         k = keys.reshape(num_keys, -1, self.head_dim).permute(1, 2, 0)
@@ -166,10 +183,7 @@ class RelPositionMultiheadAttention(nn.Module):
         if self.training:
             scores = self._penalize_large_scores(scores)
 
-        scores = scores.reshape(-1, heads, num_frames, num_keys)
-        empty_rows = mask.all(dim=-1, keepdim=True)
-        scores = scores.masked_fill((mask & ~empty_rows).unsqueeze(1), float("-inf"))
-        weights = softmax(scores, dim=-1).masked_fill(empty_rows.unsqueeze(1), 0.0)
+        weights = softmax(scores.reshape(-1, heads, num_frames, num_keys) + bias, dim=-1)
         return weights.reshape(-1, num_frames, num_keys)
 
     def _weighted_sum(self, weights: Tensor, values: Tensor) -> Tensor:

@@ -161,11 +161,11 @@ class ZipformerEncoderLayer(nn.Module):
         self.bypass_scale = nn.Parameter(torch.tensor(0.5))
         self.whiten = Whiten(num_groups=1, whitening_limit=5.0, prob=(0.025, 0.25), grad_scale=0.01)
 
-    def forward(self, src: Tensor, pos_emb: Tensor, attn_mask: Tensor, pad_mask: Tensor, cache: LayerCache) -> Tuple[Tensor, LayerCache]:
+    def forward(self, src: Tensor, pos_emb: Tensor, attn_bias: Tensor, pad_mask: Tensor, cache: LayerCache) -> Tuple[Tensor, LayerCache]:
         """
         Args:
           src: (T, N, C) float; pos_emb: (S + 2T - 1, C) relative-position embeddings;
-          attn_mask: (N, T or 1, S + T) bool, True = masked; pad_mask: (N, T) bool, True at padding frames;
+          attn_bias: (N, 1, T or 1, S + T) float ``attention_bias``; pad_mask: (N, T) bool, True at padding frames;
           cache: the layer's state before src (S cached attention frames).
         Returns:
           (T, N, C) output and the updated cache.
@@ -181,7 +181,7 @@ class ZipformerEncoderLayer(nn.Module):
             pooled, new_len, new_avg = self.pooling(src, pad_mask, cache.len, cache.avg)
             src = src + pooled
         if not skip[1]:
-            attn_out, weights, new_key, new_val = self.self_attn(src, pos_emb, attn_mask, cache.key, cache.val)
+            attn_out, weights, new_key, new_val = self.self_attn(src, pos_emb, attn_bias, cache.key, cache.val)
             src = src + attn_out
         if not skip[2]:
             conv_out, new_conv1 = self.conv_module1(src, pad_mask, cache.conv1)

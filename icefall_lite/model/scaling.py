@@ -45,7 +45,17 @@ class BasicNorm(nn.Module):
         eps = self.eps
         if self.training:
             eps = self._random_clamp(eps)
+        if not torch.jit.is_scripting():
+            if torch.onnx.is_in_onnx_export():
+                return self._onnx_forward(x, eps)
         return x * (x.pow(2).mean(dim=-1, keepdim=True) + eps.exp()).rsqrt()
+
+    @torch.jit.unused
+    def _onnx_forward(self, x: Tensor, eps: Tensor) -> Tensor:
+        """The same norm as onnxruntime's RMS-norm pattern (Pow, ReduceMean, Add, Sqrt, Div, then Mul by a
+        per-channel scale, here ones), which it fuses into one SimplifiedLayerNormalization node."""
+        unit_scale = torch.ones(self.num_channels, dtype=x.dtype, device=x.device)
+        return x / (x.pow(2).mean(dim=-1, keepdim=True) + eps.exp()).sqrt() * unit_scale
 
     @torch.jit.unused
     def _random_clamp(self, eps: Tensor) -> Tensor:

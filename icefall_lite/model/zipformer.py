@@ -20,7 +20,7 @@ from typing import List, Optional, Tuple
 import torch
 from torch import Tensor, nn
 
-from icefall_lite.model.attention import RelPositionalEncoding, attention_mask
+from icefall_lite.model.attention import RelPositionalEncoding, attention_bias, attention_mask
 from icefall_lite.model.config import ZipformerConfig
 from icefall_lite.model.encoder_layer import LayerCache, LayerDims, ZipformerEncoderLayer
 from icefall_lite.model.encoder_state import caches_from_states, states_from_caches
@@ -101,6 +101,7 @@ class ZipformerEncoder(nn.Module):
         cache_size = caches[0].key.size(0)
         pad_mask = padding_mask(lengths, num_frames)
         attn_mask = attention_mask(lengths, caches[0].len, cache_size, num_frames, chunk_size, num_left_chunks)
+        attn_bias = attention_bias(attn_mask, src.dtype)
         pos_emb = self.encoder_pos(cache_size, num_frames)
         dropped: List[int] = self._layers_to_drop() if self.training else []
         if feature_mask is not None:
@@ -109,7 +110,7 @@ class ZipformerEncoder(nn.Module):
         for i, layer in enumerate(self.layers):
             cache = caches[i]
             if i not in dropped:
-                src, cache = layer(src, pos_emb, attn_mask, pad_mask, cache)
+                src, cache = layer(src, pos_emb, attn_bias, pad_mask, cache)
                 if feature_mask is not None:
                     src = src * feature_mask
             new_caches.append(cache)

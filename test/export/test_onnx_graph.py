@@ -1,4 +1,4 @@
-"""Folding the batch-independent shape arithmetic of an exported graph."""
+"""Folding the batch-independent shape arithmetic of an exported graph, and export forms onnxruntime fuses."""
 
 from pathlib import Path
 from typing import List
@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from icefall_lite.export.onnx_graph import fold_batch_independent_shapes, shape_derived_values
+from icefall_lite.model.scaling import BasicNorm
 
 
 class PairSums(nn.Module):
@@ -55,3 +56,19 @@ def test_shape_derived_values_exclude_anything_computed_from_data(tmp_path: Path
     producers = {name: node.op_type for node in graph.node for name in node.output}
     assert {producers[name] for name in derived} >= {"Shape", "Gather", "Range"}
     assert "y" not in derived and not any(producers[name] == "ReduceSum" for name in derived)
+
+
+def test_basic_norm_exports_as_one_fused_rms_norm(tmp_path: Path) -> None:
+    norm = BasicNorm(16).eval()
+    path, optimized = tmp_path / "norm.onnx", tmp_path / "norm.opt.onnx"
+    torch.onnx.export(
+        norm, (torch.zeros(3, 2, 16),), str(path), input_names=["x"], output_names=["y"],
+        dynamic_axes={"x": {1: "N"}, "y": {1: "N"}}, opset_version=13, dynamo=False,
+    )
+    options = onnxruntime.SessionOptions()
+    options.optimized_model_filepath = str(optimized)
+    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    assert _op_types(optimized) == ["SimplifiedLayerNormalization"]
+    x = torch.randn(3, 4, 16) * 3.0
+    (y,) = session.run(None, {"x": x.numpy()})
+    np.testing.assert_allclose(y, norm(x).detach().numpy(), rtol=1e-5, atol=1e-6)

@@ -7,7 +7,13 @@ import math
 import pytest
 import torch
 
-from icefall_lite.model.attention import RelPositionalEncoding, RelPositionMultiheadAttention, attention_mask, rel_shift
+from icefall_lite.model.attention import (
+    RelPositionalEncoding,
+    RelPositionMultiheadAttention,
+    attention_bias,
+    attention_mask,
+    rel_shift,
+)
 
 
 @pytest.mark.parametrize("num_queries, cache_size", [(1, 0), (1, 5), (4, 0), (6, 3)])
@@ -54,21 +60,27 @@ def test_cached_attention_equals_attention_over_the_whole_sequence() -> None:
     lengths = torch.tensor([7, 7])
     chunked_mask = attention_mask(lengths, torch.zeros(2, dtype=torch.int64), 0, 7, chunk_size=4, num_left_chunks=-1)
     empty_key, empty_val = torch.zeros(0, 2, 8), torch.zeros(0, 2, 4)
-    expected, _, _, _ = attention(x, encoding(0, 7), chunked_mask, empty_key, empty_val)
+    expected, _, _, _ = attention(x, encoding(0, 7), attention_bias(chunked_mask, x.dtype), empty_key, empty_val)
 
     no_history = torch.zeros(2, dtype=torch.int64)
     first_mask = attention_mask(torch.tensor([4, 4]), no_history, 4, 4, -1, -1)
-    first, _, key, val = attention(x[:4], encoding(4, 4), first_mask, torch.zeros(4, 2, 8), torch.zeros(4, 2, 4))
+    first_bias = attention_bias(first_mask, x.dtype)
+    first, _, key, val = attention(x[:4], encoding(4, 4), first_bias, torch.zeros(4, 2, 8), torch.zeros(4, 2, 4))
     torch.testing.assert_close(first, expected[:4])
     second_mask = attention_mask(torch.tensor([3, 3]), torch.tensor([4, 4]), 4, 3, -1, -1)
-    second, weights, _, _ = attention(x[4:], encoding(4, 3), second_mask, key, val)
+    second, weights, _, _ = attention(x[4:], encoding(4, 3), attention_bias(second_mask, x.dtype), key, val)
     torch.testing.assert_close(second, expected[4:])
     assert weights.shape == (2 * 2, 3, 7)
 
 
-def test_fully_masked_rows_get_zero_weights() -> None:
+def test_bias_hides_masked_keys_and_keeps_fully_masked_rows_finite() -> None:
+    mask = torch.tensor([[[True, False, True], [True, True, True]]])
+    bias = attention_bias(mask, torch.float32)
+    assert bias.shape == (1, 1, 2, 3)
+    assert bias[0, 0, 0].tolist() == [float("-inf"), 0.0, float("-inf")]
+    assert bias[0, 0, 1].tolist() == [0.0, 0.0, 0.0]
+
     attention = RelPositionMultiheadAttention(embed_dim=12, attention_dim=8, num_heads=2, pos_dim=4).eval()
-    mask = torch.ones(1, 1, 3, dtype=torch.bool)
-    out, weights, _, _ = attention(torch.randn(3, 1, 12), torch.randn(5, 12), mask, torch.zeros(0, 1, 8), torch.zeros(0, 1, 4))
-    assert torch.equal(weights, torch.zeros_like(weights))
+    out, weights, _, _ = attention(torch.randn(2, 1, 12), torch.randn(4, 12), bias, torch.zeros(1, 1, 8), torch.zeros(1, 1, 4))
+    assert weights[:, 0].tolist() == [[0.0, 1.0, 0.0]] * 2
     assert torch.isfinite(out).all()

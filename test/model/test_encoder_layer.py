@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from icefall_lite.model.encoder_layer import ConvolutionModule, LayerCache, LayerDims, PoolingModule, ZipformerEncoderLayer
-from icefall_lite.model.attention import RelPositionalEncoding, attention_mask
+from icefall_lite.model.attention import RelPositionalEncoding, attention_bias, attention_mask
 
 from .tiny_models import randomize_
 
@@ -50,9 +50,9 @@ def test_layer_output_and_cache_shapes() -> None:
         torch.zeros(3, 2, 4), torch.zeros(2, 8, 2), torch.zeros(2, 8, 2),
     )
     lengths = torch.tensor([5, 4])
-    mask = attention_mask(lengths, cache.len, 3, 5, -1, -1)
+    bias = attention_bias(attention_mask(lengths, cache.len, 3, 5, -1, -1), x.dtype)
     pos_emb = RelPositionalEncoding(8, 0.0)(3, 5)
-    out, new_cache = layer.eval()(x, pos_emb, mask, torch.tensor([[False] * 5, [False] * 4 + [True]]), cache)
+    out, new_cache = layer.eval()(x, pos_emb, bias, torch.tensor([[False] * 5, [False] * 4 + [True]]), cache)
     assert out.shape == x.shape
     assert [tuple(t.shape) for t in new_cache] == [tuple(t.shape) for t in cache]
     assert new_cache.len.tolist() == [5, 4]
