@@ -10,16 +10,19 @@ Three files, each with the input/output names and metadata that sherpa-onnx read
 
 The encoder and decoder outputs are already projected into the joiner's space, so the joiner is only
 ``output_linear(tanh(encoder_out + decoder_out))``. T = decode_chunk_len + 7 fbank frames per chunk; sherpa-onnx
-advances by decode_chunk_len. The batch axis N is dynamic everywhere.
+advances by decode_chunk_len. The batch axis N is dynamic everywhere. The float32 encoder runs its feed-forward
+and convolution modules as 1x1 convolutions in onnxruntime's NCHWc layout (``scaling.pointwise_conv``); the int8
+files come from a second export that keeps them MatMul, which int8 quantization needs (``export_int8``).
 
 Usage::
 
     paths = export_onnx(model, Path("exp"), suffix="epoch-30-avg-9")
-    quantize_int8(paths)  # encoder-epoch-30-avg-9.int8.onnx, ...
+    export_int8(model, Path("exp"), suffix="epoch-30-avg-9")  # encoder-epoch-30-avg-9.int8.onnx, ...
 """
 
 import contextlib
 import logging
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterator, List, Sequence, Tuple
@@ -34,6 +37,7 @@ from icefall_lite.export.torchscript import example_chunk, quiet_tracing
 from icefall_lite.model.decoder import Decoder
 from icefall_lite.model.encoder_state import state_batch_dim, state_names
 from icefall_lite.model.joiner import Joiner
+from icefall_lite.model.scaling import matmul_onnx_forms
 from icefall_lite.model.transducer import Transducer
 from icefall_lite.model.zipformer import Zipformer
 
@@ -218,11 +222,14 @@ def int8_path(path: Path) -> Path:
     return path.with_suffix(".int8.onnx")
 
 
-def quantize_int8(paths: OnnxPaths) -> OnnxPaths:
-    """Write ``*.int8.onnx`` next to each file: weights of MatMul (and the decoder's embedding Gather) dynamically
-    quantized to int8 with onnxruntime; the metadata is kept."""
-    op_types = {paths.encoder: ["MatMul"], paths.decoder: ["MatMul", "Gather"], paths.joiner: ["MatMul"]}
-    for path, ops in op_types.items():
-        with _quiet_root_logger():
-            quantize_dynamic(str(path), str(int8_path(path)), op_types_to_quantize=ops, weight_type=QuantType.QInt8)
-    return OnnxPaths(*(int8_path(path) for path in paths.as_list()))
+def export_int8(model: Transducer, out_dir: Path, suffix: str) -> OnnxPaths:
+    """Write ``{encoder,decoder,joiner}-{suffix}.int8.onnx`` into ``out_dir``: an export whose linear layers all
+    stay MatMul (``matmul_onnx_forms``), with the weights of MatMul (and the decoder's embedding Gather)
+    dynamically quantized to int8 by onnxruntime; names and metadata as in ``export_onnx``."""
+    with tempfile.TemporaryDirectory() as float_dir, matmul_onnx_forms():
+        float_paths = export_onnx(model, Path(float_dir), suffix)
+        op_types = {float_paths.encoder: ["MatMul"], float_paths.decoder: ["MatMul", "Gather"], float_paths.joiner: ["MatMul"]}
+        for path, ops in op_types.items():
+            with _quiet_root_logger():
+                quantize_dynamic(str(path), str(out_dir / int8_path(path).name), op_types_to_quantize=ops, weight_type=QuantType.QInt8)
+    return OnnxPaths(*(out_dir / int8_path(path).name for path in float_paths.as_list()))

@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from icefall_lite.model.attention import RelPositionMultiheadAttention
 from icefall_lite.model.grad_regularizers import ActivationBalancer, Whiten
-from icefall_lite.model.scaling import BasicNorm, DoubleSwish, ScaledLinear, double_swish_nchwc, exporting_onnx, pointwise_conv
+from icefall_lite.model.scaling import BasicNorm, DoubleSwish, ScaledLinear, double_swish_nchwc, exporting_nchwc_onnx, pointwise_conv
 from icefall_lite.model.warmup import ICEFALL_WARMUP_BATCHES, linear_warmup
 
 # Dynamic dropout of the pooling, attention and convolution modules: 0.2 -> 0.0 over the first half of the
@@ -70,7 +70,7 @@ class FeedforwardModule(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """x: (T, N, C) -> (T, N, C)."""
-        if exporting_onnx():
+        if exporting_nchwc_onnx():
             return self._onnx_forward(x)
         return self.out_proj(self.dropout(self.activation(self.balancer(self.in_proj(x)))))
 
@@ -129,7 +129,7 @@ class ConvolutionModule(nn.Module):
         Returns:
           (T, N, C) output and the new cache (N, C, kernel_size - 1).
         """
-        if exporting_onnx():
+        if exporting_nchwc_onnx():
             return self._onnx_forward(x, pad_mask, cache)
         x = nn.functional.glu(self.balancer1(self.pointwise_conv1(x)), dim=-1)
         x = x.masked_fill(pad_mask.t().unsqueeze(-1), 0.0)

@@ -6,13 +6,14 @@ from pathlib import Path
 from typing import List
 
 import numpy as np
+import onnx
 import onnxruntime
 import pytest
 import torch
 
 from icefall_lite.decoding.greedy_search import GreedySearch
 from icefall_lite.export.inputs import pad_for_chunks, wave_features
-from icefall_lite.export.onnx_export import OnnxPaths, export_onnx, quantize_int8, read_metadata
+from icefall_lite.export.onnx_export import OnnxPaths, export_int8, export_onnx, read_metadata
 from icefall_lite.export.onnx_model import OnnxTransducer
 from icefall_lite.export.torchscript import StreamingEncoder, encode_in_chunks, example_chunk
 from icefall_lite.model.encoder_state import state_names
@@ -103,11 +104,13 @@ def test_onnx_greedy_search_gives_the_tokens_of_the_pytorch_greedy_search(
 
 
 @torch.no_grad()
-def test_int8_files_keep_names_and_metadata_and_stay_close(onnx_paths: OnnxPaths) -> None:
-    int8 = quantize_int8(onnx_paths)
+def test_int8_files_keep_names_and_metadata_and_stay_close(model: Transducer, onnx_paths: OnnxPaths) -> None:
+    int8 = export_int8(model, onnx_paths.encoder.parent, "epoch-1-avg-1")
     assert [path.name for path in int8.as_list()] == [
         "encoder-epoch-1-avg-1.int8.onnx", "decoder-epoch-1-avg-1.int8.onnx", "joiner-epoch-1-avg-1.int8.onnx",
     ]
+    int8_encoder_ops = {node.op_type for node in onnx.load(str(int8.encoder)).graph.node}
+    assert "MatMulInteger" in int8_encoder_ops and "ConvInteger" not in int8_encoder_ops
     for float_path, int8_path in zip(onnx_paths.as_list(), int8.as_list()):
         assert read_metadata(float_path).items() <= read_metadata(int8_path).items()
         assert int8_path.stat().st_size < float_path.stat().st_size

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from icefall_lite.export.inputs import SAMPLE_RATE, read_wave
-from icefall_lite.export.onnx_export import OnnxPaths, export_onnx, quantize_int8
+from icefall_lite.export.onnx_export import OnnxPaths, export_int8, export_onnx
 from icefall_lite.export.onnx_model import OnnxTransducer
 from icefall_lite.export.sherpa import decode_waves, make_recognizer
 from icefall_lite.model.options import add_model_arguments, build_model
@@ -64,7 +64,7 @@ def export_default_model(args: argparse.Namespace, out_dir: Path) -> Dict[str, O
     paths = export_onnx(model, out_dir, "random")
     pieces = ["<blk>", "<sos/eos>", "<unk>"] + [f"\u2581T{i}" for i in range(VOCAB_SIZE - 3)]
     (out_dir / "tokens.txt").write_text("".join(f"{piece} {i}\n" for i, piece in enumerate(pieces)))
-    return {"float32": paths, "int8": quantize_int8(paths)}
+    return {"float32": paths, "int8": export_int8(model, out_dir, "random")}
 
 
 def cpu_seconds() -> float:

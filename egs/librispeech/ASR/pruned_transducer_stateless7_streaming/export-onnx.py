@@ -26,7 +26,7 @@ from typing import List, Optional
 from icefall_lite.decoding.checkpoint_selection import checkpoint_suffix
 from icefall_lite.decoding.options import run_script
 from icefall_lite.export.cli import add_export_arguments, parse_and_load
-from icefall_lite.export.onnx_export import export_onnx, quantize_int8
+from icefall_lite.export.onnx_export import export_int8, export_onnx
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -45,7 +45,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     args, model = parse_and_load(get_parser(), argv)
     exp_dir = Path(args.exp_dir)
     paths = export_onnx(model, exp_dir, onnx_suffix(args))
-    int8_paths = quantize_int8(paths)
+    int8_paths = export_int8(model, exp_dir, onnx_suffix(args))
     tokens_copy = exp_dir / "tokens.txt"
     if not tokens_copy.exists() or not tokens_copy.samefile(args.tokens):
         shutil.copyfile(args.tokens, tokens_copy)
