@@ -23,6 +23,16 @@ _LOG_DATE_FORMAT = "%Y-%m-%d-%H-%M-%S"
 _DECODE_LOG = re.compile(r"log-decode-(?P<suffix>.+)-\d{4}-\d{2}-\d{2}-\d{2}-\d{2}-\d{2}")
 
 
+def streaming_settings_key(decoding_method: str, num_active_paths: int) -> str:
+    """icefall's settings key (first column of wer-summary files) of streaming_decode.py and sherpa_onnx_decode.py
+    for greedy search (``greedy_search``) and modified beam search (``num_active_paths_N``)."""
+    if decoding_method == "modified_beam_search":
+        return f"num_active_paths_{num_active_paths}"
+    if decoding_method == "greedy_search":
+        return "greedy_search"
+    raise ValueError(f"no streaming settings key for decoding method {decoding_method!r}")
+
+
 def decode_log_path(res_dir: Path, suffix: str) -> Path:
     """Where a decoding run logs: ``res_dir/log-decode-{suffix}-{date}`` (icefall's name)."""
     return Path(res_dir) / f"log-decode-{suffix}-{datetime.datetime.now().strftime(_LOG_DATE_FORMAT)}"

@@ -33,7 +33,7 @@ def exporting_onnx() -> bool:
 def exporting_nchwc_onnx() -> bool:
     """True while ``torch.onnx.export`` runs the model outside ``matmul_onnx_forms``; False in TorchScript."""
     if not torch.jit.is_scripting():
-        return torch.onnx.is_in_onnx_export() and _OnnxForms.nchwc
+        return exporting_onnx() and _OnnxForms.nchwc
     return False
 
 

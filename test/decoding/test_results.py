@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from icefall_lite.decoding.results import collect_results, decode_log_path, decode_log_suffix, format_table, read_rtfs
+import pytest
+
+from icefall_lite.decoding.results import (
+    collect_results,
+    decode_log_path,
+    decode_log_suffix,
+    format_table,
+    read_rtfs,
+    streaming_settings_key,
+)
 from icefall_lite.decoding.wer import save_results
 
 TEST_SETS = ["test-clean", "test-other"]
@@ -69,3 +78,10 @@ def test_a_suffix_reads_its_own_log_not_that_of_a_longer_suffix(tmp_path: Path) 
 def test_decode_log_names_give_back_their_suffix(tmp_path: Path) -> None:
     log = decode_log_path(tmp_path, SUFFIX)
     assert log.parent == tmp_path and decode_log_suffix(log) == SUFFIX
+
+
+def test_streaming_settings_keys_are_icefalls() -> None:
+    assert streaming_settings_key("greedy_search", 4) == "greedy_search"
+    assert streaming_settings_key("modified_beam_search", 8) == "num_active_paths_8"
+    with pytest.raises(ValueError, match="'beam_search'"):
+        streaming_settings_key("beam_search", 4)

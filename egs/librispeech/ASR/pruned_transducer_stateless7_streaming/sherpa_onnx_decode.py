@@ -29,14 +29,14 @@ from icefall_lite.cli import positive_int, setup_logging
 from icefall_lite.data.datamodule import AsrDataConfig, LibriSpeechAsrDataModule
 from icefall_lite.decoding.features import load_cut_samples
 from icefall_lite.decoding.options import add_common_decoding_arguments, run_script, test_sets
-from icefall_lite.decoding.results import decode_log_path
+from icefall_lite.decoding.results import decode_log_path, streaming_settings_key
 from icefall_lite.decoding.wer import save_results
 from icefall_lite.export.cli import add_tokens_argument
 from icefall_lite.export.inputs import SAMPLE_RATE
 from icefall_lite.export.onnx_export import OnnxPaths
 from icefall_lite.export.sherpa import decode_waves, make_recognizer
 
-KEYS = {"greedy_search": "greedy_search", "modified_beam_search": "num_active_paths_{}"}
+DECODING_METHODS = ("greedy_search", "modified_beam_search")
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -49,7 +49,7 @@ def get_parser() -> argparse.ArgumentParser:
         "--exp-dir", type=Path, default=Path("pruned_transducer_stateless7_streaming/exp"),
         help="results go to EXP_DIR/sherpa-onnx/DECODING_METHOD (default pruned_transducer_stateless7_streaming/exp)",
     )
-    parser.add_argument("--decoding-method", choices=sorted(KEYS), default="greedy_search", help="(default greedy_search)")
+    parser.add_argument("--decoding-method", choices=DECODING_METHODS, default="greedy_search", help="(default greedy_search)")
     parser.add_argument(
         "--num-active-paths", type=positive_int, default=4, help="modified_beam_search: hypotheses kept (default 4)"
     )
@@ -69,7 +69,7 @@ def result_suffix(encoder: Path) -> str:
 def main(argv: Optional[List[str]] = None) -> None:
     args = get_parser().parse_args(argv)
     suffix = result_suffix(args.encoder_model_filename)
-    key = KEYS[args.decoding_method].format(args.num_active_paths)
+    key = streaming_settings_key(args.decoding_method, args.num_active_paths)
     res_dir = args.exp_dir / "sherpa-onnx" / args.decoding_method
     setup_logging(decode_log_path(res_dir, suffix))
     num_threads = args.num_threads or 1

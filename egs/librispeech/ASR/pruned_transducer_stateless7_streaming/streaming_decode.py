@@ -32,6 +32,7 @@ from icefall_lite.decoding.options import (
     setup_decoding,
     test_sets,
 )
+from icefall_lite.decoding.results import streaming_settings_key
 from icefall_lite.decoding.streaming import decode_cuts_streaming
 from icefall_lite.decoding.wer import save_results
 from icefall_lite.model.options import add_model_arguments
@@ -66,12 +67,11 @@ def get_parser() -> argparse.ArgumentParser:
 def result_key_and_suffix(args: argparse.Namespace) -> Tuple[str, str]:
     """icefall's settings key (wer-summary) and file-name suffix for these options."""
     suffix = f"{checkpoint_suffix(args)}-streaming-chunk-size-{args.decode_chunk_len}"
-    key = "greedy_search"
     if args.decoding_method == "fast_beam_search":
         key, names = fast_beam_search_names(args)
         suffix += names
-    elif args.decoding_method == "modified_beam_search":
-        key = f"num_active_paths_{args.num_active_paths}"
+    else:
+        key = streaming_settings_key(args.decoding_method, args.num_active_paths)
     if args.use_averaged_model:
         suffix += "-use-averaged-model"
     return key, suffix
