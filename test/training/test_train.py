@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import List
 
 import numpy as np
-import pytest
 import torch
 from lhotse import NumpyFilesWriter, load_manifest
 
