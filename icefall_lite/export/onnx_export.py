@@ -17,7 +17,7 @@ files come from a second export that keeps them MatMul, which int8 quantization 
 Usage::
 
     paths = export_onnx(model, Path("exp"), suffix="epoch-30-avg-9")
-    export_int8(model, Path("exp"), suffix="epoch-30-avg-9")  # encoder-epoch-30-avg-9.int8.onnx, ...
+    export_int8(model, paths)  # encoder-epoch-30-avg-9.int8.onnx, ...
 """
 
 import contextlib
@@ -222,14 +222,22 @@ def int8_path(path: Path) -> Path:
     return path.with_suffix(".int8.onnx")
 
 
-def export_int8(model: Transducer, out_dir: Path, suffix: str) -> OnnxPaths:
-    """Write ``{encoder,decoder,joiner}-{suffix}.int8.onnx`` into ``out_dir``: an export whose linear layers all
-    stay MatMul (``matmul_onnx_forms``), with the weights of MatMul (and the decoder's embedding Gather)
-    dynamically quantized to int8 by onnxruntime; names and metadata as in ``export_onnx``."""
-    with tempfile.TemporaryDirectory() as float_dir, matmul_onnx_forms():
-        float_paths = export_onnx(model, Path(float_dir), suffix)
-        op_types = {float_paths.encoder: ["MatMul"], float_paths.decoder: ["MatMul", "Gather"], float_paths.joiner: ["MatMul"]}
-        for path, ops in op_types.items():
-            with _quiet_root_logger():
-                quantize_dynamic(str(path), str(out_dir / int8_path(path).name), op_types_to_quantize=ops, weight_type=QuantType.QInt8)
-    return OnnxPaths(*(out_dir / int8_path(path).name for path in float_paths.as_list()))
+def _quantize(float_path: Path, int8_out: Path, op_types: List[str]) -> None:
+    """Dynamic int8 quantization by onnxruntime of the weights of ``op_types`` nodes; the metadata is kept."""
+    with _quiet_root_logger():
+        quantize_dynamic(str(float_path), str(int8_out), op_types_to_quantize=op_types, weight_type=QuantType.QInt8)
+
+
+def export_int8(model: Transducer, paths: OnnxPaths) -> OnnxPaths:
+    """Write ``*.int8.onnx`` next to the float files of ``export_onnx``: weights of MatMul (and the decoder's
+    embedding Gather) dynamically quantized to int8. The encoder is quantized from a second export whose linear
+    layers all stay MatMul (``matmul_onnx_forms``); the decoder and joiner have no other form and are quantized
+    from ``paths``."""
+    int8_paths = OnnxPaths(*(int8_path(path) for path in paths.as_list()))
+    with tempfile.TemporaryDirectory() as matmul_dir, matmul_onnx_forms(), torch.no_grad():
+        matmul_encoder = Path(matmul_dir) / paths.encoder.name
+        export_encoder(model.eval().cpu(), matmul_encoder)
+        _quantize(matmul_encoder, int8_paths.encoder, ["MatMul"])
+    _quantize(paths.decoder, int8_paths.decoder, ["MatMul", "Gather"])
+    _quantize(paths.joiner, int8_paths.joiner, ["MatMul"])
+    return int8_paths

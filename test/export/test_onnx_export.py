@@ -105,7 +105,7 @@ def test_onnx_greedy_search_gives_the_tokens_of_the_pytorch_greedy_search(
 
 @torch.no_grad()
 def test_int8_files_keep_names_and_metadata_and_stay_close(model: Transducer, onnx_paths: OnnxPaths) -> None:
-    int8 = export_int8(model, onnx_paths.encoder.parent, "epoch-1-avg-1")
+    int8 = export_int8(model, onnx_paths)
     assert [path.name for path in int8.as_list()] == [
         "encoder-epoch-1-avg-1.int8.onnx", "decoder-epoch-1-avg-1.int8.onnx", "joiner-epoch-1-avg-1.int8.onnx",
     ]

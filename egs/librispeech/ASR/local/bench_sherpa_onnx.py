@@ -64,7 +64,7 @@ def export_default_model(args: argparse.Namespace, out_dir: Path) -> Dict[str, O
     paths = export_onnx(model, out_dir, "random")
     pieces = ["<blk>", "<sos/eos>", "<unk>"] + [f"\u2581T{i}" for i in range(VOCAB_SIZE - 3)]
     (out_dir / "tokens.txt").write_text("".join(f"{piece} {i}\n" for i, piece in enumerate(pieces)))
-    return {"float32": paths, "int8": export_int8(model, out_dir, "random")}
+    return {"float32": paths, "int8": export_int8(model, paths)}
 
 
 def cpu_seconds() -> float:

@@ -45,7 +45,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     args, model = parse_and_load(get_parser(), argv)
     exp_dir = Path(args.exp_dir)
     paths = export_onnx(model, exp_dir, onnx_suffix(args))
-    int8_paths = export_int8(model, exp_dir, onnx_suffix(args))
+    int8_paths = export_int8(model, paths)
     tokens_copy = exp_dir / "tokens.txt"
     if not tokens_copy.exists() or not tokens_copy.samefile(args.tokens):
         shutil.copyfile(args.tokens, tokens_copy)
