@@ -1,14 +1,22 @@
 #!/usr/bin/env python3
-"""Forward+backward time and peak memory of the pruned RNN-T loss path vs torchaudio's full loss.
+"""Forward+backward time and peak memory of the RNN-T losses: pruned, full packed, torchaudio's full loss.
 
-Paths, both starting from am (B, T, V) and lm (B, U+1, V) that require grad, the loss built in a
+Paths, all starting from am (B, T, V) and lm (B, U+1, V) that require grad, the loss built in a
 function and back-propagated outside it (as in training, so that tensors the autograd graph does
 not keep are freed before the backward):
   pruned      icefall_lite.rnnt_loss: rnnt_loss_smoothed (lm_only_scale 0.25, return_grad) +
               get_rnnt_prune_ranges (s_range 5) + do_rnnt_pruning + rnnt_loss_pruned on the
               additive joiner am_pruned + lm_pruned; loss 0.5 * simple + pruned.
+  full-packed icefall_lite.transducer_loss: transducer_loss (exact loss, packed logits) on the
+              additive joiner pack_pairs(am, lm), of shape (sum_i T_i * (U_i + 1), V).
+  optimized-transducer  optimized_transducer.transducer_loss (1.4, when it is installed) on the
+              same packed logits pack_pairs(am, lm).
   torchaudio  torchaudio.functional.rnnt_loss (blank 0) on the full additive joiner
               am[:, :, None] + lm[:, None], of shape (B, T, U+1, V).
+
+Lengths (--spreads): with spread 1 every utterance has T frames and U symbols; with spread 0.5
+utterance i of B has round(T * f_i) frames and round(U * f_i) symbols, f_i evenly spaced from 1 down
+to 0.5 (lengths spread uniformly over 50-100% of the maximum); the padded paths still pad to (T, U).
 
 Every measurement runs in a fresh Python process (this script with --worker), which first runs
 its path once at a tiny size so that lazy initialisation is not counted, then creates the inputs.
@@ -28,9 +36,12 @@ passive waiting puts idle OpenMP threads to sleep instead.
 
 Example (the numbers in docs/BENCHMARKS.md):
   python egs/librispeech/ASR/local/bench_rnnt_loss.py --threads 2
+  python egs/librispeech/ASR/local/bench_rnnt_loss.py --threads 2 --sizes 8,200,50,500 --spreads 1 0.5 \
+      --paths torchaudio full-packed optimized-transducer pruned
 """
 
 import argparse
+import importlib.util
 import json
 import os
 import statistics
@@ -38,7 +49,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Dict
+from typing import Callable, Dict, List
+
+from icefall_lite.benchmarks import cpu_description
 
 SIZES = ["8,200,50,500", "4,1000,150,500"]
 MEMORY_WORKER_ENV = {"MALLOC_MMAP_THRESHOLD_": "65536"}
@@ -48,13 +61,19 @@ def get_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads in each worker")
     parser.add_argument("--sizes", nargs="+", default=SIZES, help="B,T,U,V sizes to run")
-    parser.add_argument("--repeats", type=int, default=15, help="timed passes of the pruned path")
-    parser.add_argument("--reference-repeats", type=int, default=3, help="timed passes of torchaudio's loss (slow)")
+    parser.add_argument("--spreads", nargs="+", type=float, default=[1.0], help="length spreads (see above)")
+    parser.add_argument(
+        "--paths", nargs="+", default=["torchaudio", "pruned"], choices=list(LOSSES), help="loss paths to run"
+    )
+    parser.add_argument("--repeats", type=int, default=15, help="timed passes of the fast paths")
+    parser.add_argument(
+        "--reference-repeats", type=int, default=3, help="timed passes of the full losses (torchaudio, full-packed, optimized-transducer)"
+    )
     parser.add_argument(
         "--skip-reference-above",
         type=float,
         default=8.0,
-        help="skip torchaudio where its (B, T, U+1, V) logits would exceed this many GB",
+        help="skip the full losses where the (B, T, U+1, V) logits would exceed this many GB",
     )
     parser.add_argument(
         "--omp-wait-policy",
@@ -62,7 +81,7 @@ def get_args() -> argparse.Namespace:
         choices=["PASSIVE", "ACTIVE", "default"],
         help="OMP_WAIT_POLICY of the workers ('default': leave the environment as it is)",
     )
-    parser.add_argument("--worker", nargs=3, metavar=("PATH", "SIZE", "MEASURE"), help=argparse.SUPPRESS)
+    parser.add_argument("--worker", nargs=4, metavar=("PATH", "SIZE", "SPREAD", "MEASURE"), help=argparse.SUPPRESS)
     return parser.parse_args()
 
 
@@ -79,7 +98,13 @@ def _status_mib(field: str) -> float:
     raise RuntimeError(f"{field} not in /proc/self/status")
 
 
-def _make_inputs(batch: int, frames: int, num_symbols: int, vocab: int):
+def spread_lengths(batch: int, maximum: int, spread: float, minimum: int) -> List[int]:
+    """B lengths round(maximum * f_i), f_i evenly spaced from 1 down to `spread`, at least `minimum`."""
+    fractions = [1.0 - (1.0 - spread) * i / max(batch - 1, 1) for i in range(batch)]
+    return [max(minimum, round(maximum * f)) for f in fractions]
+
+
+def _make_inputs(batch: int, frames: int, num_symbols: int, vocab: int, spread: float = 1.0):
     """am (B, T, V), lm (B, U+1, V) requiring grad, symbols (B, U) in [1, V), boundary (B, 4)."""
     import torch
 
@@ -87,7 +112,9 @@ def _make_inputs(batch: int, frames: int, num_symbols: int, vocab: int):
     am = torch.randn(batch, frames, vocab, generator=gen).requires_grad_()
     lm = torch.randn(batch, num_symbols + 1, vocab, generator=gen).requires_grad_()
     symbols = torch.randint(1, vocab, (batch, num_symbols), generator=gen)
-    boundary = torch.tensor([[0, 0, num_symbols, frames]] * batch)
+    frame_lens = spread_lengths(batch, frames, spread, 1)
+    symbol_lens = spread_lengths(batch, num_symbols, spread, 0)
+    boundary = torch.tensor([[0, 0, s, t] for s, t in zip(symbol_lens, frame_lens)])
     return am, lm, symbols, boundary
 
 
@@ -116,17 +143,41 @@ def _torchaudio_loss(am, lm, symbols, boundary):
     )
 
 
-LOSSES: Dict[str, Callable] = {"pruned": _pruned_loss, "torchaudio": _torchaudio_loss}
+def _full_packed_loss(am, lm, symbols, boundary):
+    from icefall_lite.transducer_loss import pack_pairs, transducer_loss
+
+    logit_lengths, target_lengths = boundary[:, 3], boundary[:, 2]
+    logits = pack_pairs(am, lm, logit_lengths, target_lengths)
+    return transducer_loss(logits, symbols, logit_lengths, target_lengths, blank=0, reduction="sum")
 
 
-def run_worker(path: str, size: str, measure: str, threads: int, repeats: int) -> Dict[str, float]:
+def _optimized_transducer_loss(am, lm, symbols, boundary):
+    import optimized_transducer
+
+    from icefall_lite.transducer_loss import pack_pairs
+
+    logit_lengths, target_lengths = boundary[:, 3], boundary[:, 2]
+    return optimized_transducer.transducer_loss(
+        logits=pack_pairs(am, lm, logit_lengths, target_lengths), targets=symbols.int(), logit_lengths=logit_lengths.int(),
+        target_lengths=target_lengths.int(), blank=0, reduction="sum",
+    )
+
+
+LOSSES: Dict[str, Callable] = {
+    "pruned": _pruned_loss, "full-packed": _full_packed_loss, "optimized-transducer": _optimized_transducer_loss,
+    "torchaudio": _torchaudio_loss,
+}
+FAST_PATHS = ("pruned",)
+
+
+def run_worker(path: str, size: str, spread: float, measure: str, threads: int, repeats: int) -> Dict[str, float]:
     import torch
 
     torch.set_num_threads(threads)
     loss_fn = LOSSES[path]
     batch, frames, num_symbols, vocab = (int(x) for x in size.split(","))
     loss_fn(*_make_inputs(2, 8, 3, vocab)).backward()
-    inputs = _make_inputs(batch, frames, num_symbols, vocab)
+    inputs = _make_inputs(batch, frames, num_symbols, vocab, spread)
     baseline_mib = _status_mib("VmRSS")
     Path("/proc/self/clear_refs").write_text("5")
     times = []
@@ -147,9 +198,9 @@ def run_worker(path: str, size: str, measure: str, threads: int, repeats: int) -
 
 
 def run_in_fresh_process(
-    path: str, size: str, measure: str, args: argparse.Namespace, repeats: int
+    path: str, size: str, spread: float, measure: str, args: argparse.Namespace, repeats: int
 ) -> Dict[str, float]:
-    command = [sys.executable, __file__, "--worker", path, size, measure]
+    command = [sys.executable, __file__, "--worker", path, size, str(spread), measure]
     command += ["--threads", str(args.threads), "--repeats", str(repeats)]
     env = dict(os.environ, **(MEMORY_WORKER_ENV if measure == "memory" else {}))
     if args.omp_wait_policy != "default":
@@ -166,9 +217,10 @@ def logits_gb(size: str) -> float:
     return batch * frames * (num_symbols + 1) * vocab * 4 / 1e9
 
 
-def measure_path(path: str, size: str, args: argparse.Namespace, repeats: int) -> Dict[str, float]:
-    memory = run_in_fresh_process(path, size, "memory", args, repeats)
-    timing = run_in_fresh_process(path, size, "time", args, repeats)
+def measure_path(path: str, size: str, spread: float, args: argparse.Namespace) -> Dict[str, float]:
+    repeats = args.repeats if path in FAST_PATHS else args.reference_repeats
+    memory = run_in_fresh_process(path, size, spread, "memory", args, repeats)
+    timing = run_in_fresh_process(path, size, spread, "time", args, repeats)
     return {
         "median_ms": timing["median_ms"],
         "min_ms": timing["min_ms"],
@@ -177,40 +229,54 @@ def measure_path(path: str, size: str, args: argparse.Namespace, repeats: int) -
     }
 
 
-def format_row(size: str, path: str, result: Dict[str, float], reference: Dict[str, float]) -> str:
-    ratio = ""
+def format_row(size: str, spread: float, path: str, result: Dict[str, float], reference: Dict[str, float]) -> str:
+    ratios = ["", ""]
     if path != "torchaudio" and "live_peak_mib" in reference:
-        ratio = f"{result['live_peak_mib'] / reference['live_peak_mib']:.3f}"
+        ratios = [
+            f"{result['median_ms'] / reference['median_ms']:.3f}",
+            f"{result['live_peak_mib'] / reference['live_peak_mib']:.3f}",
+        ]
     return (
-        f"| {size} | {path} | {result['median_ms']:.1f} | {result['min_ms']:.1f} | "
-        f"{result['live_peak_mib']:.1f} | {ratio} | {result['default_malloc_growth_mib']:.1f} |"
+        f"| {size} | {spread:g} | {path} | {result['median_ms']:.1f} | {result['min_ms']:.1f} | {ratios[0]} | "
+        f"{result['live_peak_mib']:.1f} | {ratios[1]} | {result['default_malloc_growth_mib']:.1f} |"
     )
+
+
+def path_available(path: str) -> bool:
+    """optimized-transducer runs only where optimized_transducer is installed."""
+    if path != "optimized-transducer":
+        return True
+    return importlib.util.find_spec("optimized_transducer") is not None
 
 
 def main() -> None:
     args = get_args()
     if args.worker:
-        path, size, measure = args.worker
-        print(json.dumps(run_worker(path, size, measure, args.threads, args.repeats)))
+        path, size, spread, measure = args.worker
+        print(json.dumps(run_worker(path, size, float(spread), measure, args.threads, args.repeats)))
         return
     print(
-        f"threads={args.threads}, OMP_WAIT_POLICY={args.omp_wait_policy}, cpus={os.cpu_count()}, "
-        f"load average before: {os.getloadavg()[0]:.2f}"
+        f"CPU: {cpu_description()}; threads={args.threads}, OMP_WAIT_POLICY={args.omp_wait_policy}, "
+        f"cpus={os.cpu_count()}, load average before: {os.getloadavg()[0]:.2f}"
     )
     print(
-        "| B,T,U,V | path | median ms | min ms | peak memory growth MiB | growth / torchaudio "
-        "| RSS growth, default malloc, MiB |"
+        "| B,T,U,V | length spread | path | median ms | min ms | time / torchaudio | peak memory growth MiB "
+        "| growth / torchaudio | RSS growth, default malloc, MiB |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
+    paths = ["torchaudio"] + [p for p in args.paths if p != "torchaudio"] if "torchaudio" in args.paths else args.paths
     for size in args.sizes:
-        reference: Dict[str, float] = {}
-        if logits_gb(size) <= args.skip_reference_above:
-            reference = measure_path("torchaudio", size, args, args.reference_repeats)
-            print(format_row(size, "torchaudio", reference, reference), flush=True)
-        else:
-            print(f"| {size} | torchaudio | skipped: logits of {logits_gb(size):.1f} GB | | | | |", flush=True)
-        pruned = measure_path("pruned", size, args, args.repeats)
-        print(format_row(size, "pruned", pruned, reference), flush=True)
+        for spread in args.spreads:
+            reference: Dict[str, float] = {}
+            for path in paths:
+                if not path_available(path):
+                    print(f"| {size} | {spread:g} | {path} | not installed | | | | | |", flush=True)
+                elif path not in FAST_PATHS and logits_gb(size) > args.skip_reference_above:
+                    print(f"| {size} | {spread:g} | {path} | skipped: logits of {logits_gb(size):.1f} GB | | | | | |", flush=True)
+                else:
+                    result = measure_path(path, size, spread, args)
+                    reference = result if path == "torchaudio" else reference
+                    print(format_row(size, spread, path, result, reference), flush=True)
     print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 
