@@ -30,4 +30,9 @@ class Joiner(nn.Module):
             )
         if project_input:
             encoder_out, decoder_out = self.encoder_proj(encoder_out), self.decoder_proj(decoder_out)
-        return self.output_linear(torch.tanh(encoder_out + decoder_out))
+        return self.logits_of_sum(encoder_out + decoder_out)
+
+    def logits_of_sum(self, projected_sum: Tensor) -> Tensor:
+        """(..., joiner_dim) float, encoder_proj(e) + decoder_proj(d) (e.g. packed by `pack_pairs`) ->
+        (..., vocab_size) float logits."""
+        return self.output_linear(torch.tanh(projected_sum))

@@ -1,13 +1,15 @@
-"""The transducer: Zipformer encoder + stateless decoder + joiner, trained with the pruned RNN-T loss.
+"""The transducer: Zipformer encoder + stateless decoder + joiner, trained with the pruned or the exact RNN-T loss.
 
 Usage::
 
     model = Transducer(TransducerConfig(vocab_size=500))
-    simple_loss, pruned_loss = model(x, x_lens, y=[[5, 7, 9], [3]])
-    loss = combine_losses(simple_loss, pruned_loss, batch_idx_train, warm_step=2000, simple_loss_scale=0.5)
+    losses = model(x, x_lens, y=[[5, 7, 9], [3]])                  # {"simple_loss": ..., "pruned_loss": ...}
+    loss = combine_losses(losses["simple_loss"], losses["pruned_loss"], batch_idx_train, warm_step=2000,
+                          simple_loss_scale=0.5)
+    loss = model(x, x_lens, y=[[5, 7, 9], [3]], loss="full")["transducer_loss"]   # exact loss, packed joiner
 """
 
-from typing import List, Tuple
+from typing import Dict, List, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -18,6 +20,9 @@ from icefall_lite.model.joiner import Joiner
 from icefall_lite.model.scaling import ScaledLinear
 from icefall_lite.model.zipformer import Zipformer
 from icefall_lite.rnnt_loss import do_rnnt_pruning, get_rnnt_prune_ranges, rnnt_loss_pruned, rnnt_loss_smoothed
+from icefall_lite.transducer_loss import pack_pairs, transducer_loss
+
+LOSS_TYPES = ("pruned", "full")
 
 
 def pad_targets(y: List[List[int]], padding_value: int, device: torch.device) -> Tuple[Tensor, Tensor]:
@@ -57,28 +62,41 @@ class Transducer(nn.Module):
         self.simple_lm_proj = ScaledLinear(config.decoder_dim, config.vocab_size, initial_scale=0.25)
 
     def forward(
-        self, x: Tensor, x_lens: Tensor, y: List[List[int]], prune_range: int = 5, am_scale: float = 0.0, lm_scale: float = 0.25
-    ) -> Tuple[Tensor, Tensor]:
+        self, x: Tensor, x_lens: Tensor, y: List[List[int]], prune_range: int = 5, am_scale: float = 0.0,
+        lm_scale: float = 0.25, loss: str = "pruned",
+    ) -> Dict[str, Tensor]:
         """
         Args:
           x: (N, T, feature_dim) float fbank frames; x_lens: (N,) int64 valid frames.
           y: N lists of token ids (without blank); each needs at most as many tokens as encoder frames.
           prune_range: symbols kept per frame for the pruned loss.
           am_scale, lm_scale: weights of the am-only and lm-only terms of the smoothed simple loss.
+          loss: "pruned" (icefall's simple and pruned losses) or "full" (the exact RNN-T loss, with the joiner
+            computed only on each utterance's valid (frame, symbol) cells, packed).
         Returns:
-          simple_loss, pruned_loss: () float32, each summed over the batch.
+          {"simple_loss", "pruned_loss"} or {"transducer_loss"}: () float32 losses, each summed over the batch.
         """
         if len(y) != x.size(0):
             raise ValueError(f"y must hold one token list per utterance: x has batch {x.size(0)}, y has {len(y)} lists")
+        if loss not in LOSS_TYPES:
+            raise ValueError(f"loss must be one of {LOSS_TYPES}, got {loss!r}")
         blank = self.config.blank_id
         encoder_out, encoder_lens = self.encoder(x, x_lens)
         y_padded, y_lens = pad_targets(y, blank, encoder_out.device)
-        sos_y = nn.functional.pad(y_padded, (1, 0), value=blank)
-        decoder_out = self.decoder(sos_y)
-        boundary = torch.zeros(len(y), 4, dtype=torch.int64, device=encoder_out.device)
+        decoder_out = self.decoder(nn.functional.pad(y_padded, (1, 0), value=blank))
+        if loss == "full":
+            return {"transducer_loss": self._full_loss(encoder_out, encoder_lens, decoder_out, y_padded, y_lens)}
+        return self._pruned_losses(encoder_out, encoder_lens, decoder_out, y_padded, y_lens, prune_range, am_scale, lm_scale)
+
+    def _pruned_losses(
+        self, encoder_out: Tensor, encoder_lens: Tensor, decoder_out: Tensor, y_padded: Tensor, y_lens: Tensor,
+        prune_range: int, am_scale: float, lm_scale: float,
+    ) -> Dict[str, Tensor]:
+        """encoder_out (N, T, C), decoder_out (N, S+1, D), y_padded (N, S) -> summed simple and pruned losses."""
+        blank = self.config.blank_id
+        boundary = torch.zeros(y_padded.size(0), 4, dtype=torch.int64, device=encoder_out.device)
         boundary[:, 2] = y_lens
         boundary[:, 3] = encoder_lens
-
         lm, am = self.simple_lm_proj(decoder_out), self.simple_am_proj(encoder_out)
         with torch.autocast(device_type=encoder_out.device.type, enabled=False):
             simple_loss, (px_grad, py_grad) = rnnt_loss_smoothed(
@@ -96,4 +114,17 @@ class Transducer(nn.Module):
                 logits=logits.float(), symbols=y_padded, ranges=ranges, termination_symbol=blank,
                 boundary=boundary, reduction="sum",
             )
-        return simple_loss, pruned_loss
+        return {"simple_loss": simple_loss, "pruned_loss": pruned_loss}
+
+    def _full_loss(
+        self, encoder_out: Tensor, encoder_lens: Tensor, decoder_out: Tensor, y_padded: Tensor, y_lens: Tensor
+    ) -> Tensor:
+        """The exact RNN-T loss, summed: the joiner runs on the sum_i T_i * (S_i + 1) valid cells only."""
+        pairs = pack_pairs(
+            self.joiner.encoder_proj(encoder_out), self.joiner.decoder_proj(decoder_out), encoder_lens, y_lens
+        )
+        logits = self.joiner.logits_of_sum(pairs)
+        with torch.autocast(device_type=encoder_out.device.type, enabled=False):
+            return transducer_loss(
+                logits.float(), y_padded, encoder_lens, y_lens, blank=self.config.blank_id, reduction="sum"
+            )

@@ -1,48 +1,58 @@
-"""Loss bookkeeping: sums over utterances, reported per encoder frame as icefall does.
+"""Loss bookkeeping: named sums over utterances, reported per frame as icefall does.
+
+A training objective names its statistics once (`stat_names`, "loss" first); every LossStats of a run then
+carries those names, so that the sums of all ranks line up when they are added over DDP.
 
 Example::
 
-    >>> tot = LossStats(); tot = tot.decayed(1 - 1 / 200) + batch_stats
+    >>> tot = LossStats.zeros(("loss", "simple_loss", "pruned_loss"))
+    >>> tot = tot.decayed(1 - 1 / 200) + batch_stats
     >>> tot.per_frame()   # {"loss": ..., "simple_loss": ..., "pruned_loss": ...}
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from typing import Dict
+from dataclasses import dataclass, field
+from typing import Dict, Iterable, Mapping
 
 import torch
 
 
 @dataclass(frozen=True)
 class LossStats:
-    """Loss sums over utterances, with the number of encoder frames and utterances they cover."""
+    """Named loss sums over utterances, with the number of frames and utterances they cover."""
 
-    loss: float = 0.0
-    simple_loss: float = 0.0
-    pruned_loss: float = 0.0
+    sums: Mapping[str, float] = field(default_factory=dict)
     frames: float = 0.0
     utterances: float = 0.0
 
+    @classmethod
+    def zeros(cls, names: Iterable[str]) -> "LossStats":
+        return cls({name: 0.0 for name in names})
+
     def __add__(self, other: "LossStats") -> "LossStats":
-        return LossStats(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
+        names = list(self.sums) + [name for name in other.sums if name not in self.sums]
+        sums = {name: self.sums.get(name, 0.0) + other.sums.get(name, 0.0) for name in names}
+        return LossStats(sums, self.frames + other.frames, self.utterances + other.utterances)
 
     def decayed(self, factor: float) -> "LossStats":
         """Every sum multiplied by `factor`: icefall's running total forgets old batches this way."""
-        return LossStats(*(getattr(self, f.name) * factor for f in fields(self)))
+        sums = {name: value * factor for name, value in self.sums.items()}
+        return LossStats(sums, self.frames * factor, self.utterances * factor)
 
     def per_frame(self) -> Dict[str, float]:
-        """loss, simple_loss and pruned_loss divided by the number of frames."""
+        """Every named sum divided by the number of frames."""
         frames = max(self.frames, 1.0)
-        return {"loss": self.loss / frames, "simple_loss": self.simple_loss / frames, "pruned_loss": self.pruned_loss / frames}
+        return {name: value / frames for name, value in self.sums.items()}
 
     def to_tensor(self) -> torch.Tensor:
-        """(5,) float64, in field order (for summing over DDP ranks)."""
-        return torch.tensor([getattr(self, f.name) for f in fields(self)], dtype=torch.float64)
+        """(len(sums) + 2,) float64: the sums in name order, then frames and utterances (for summing over ranks)."""
+        return torch.tensor([*self.sums.values(), self.frames, self.utterances], dtype=torch.float64)
 
-    @classmethod
-    def from_tensor(cls, values: torch.Tensor) -> "LossStats":
-        return cls(*values.tolist())
+    def with_values(self, values: torch.Tensor) -> "LossStats":
+        """The same names with the values of `to_tensor`'s layout (e.g. after summing over ranks)."""
+        numbers = values.tolist()
+        return LossStats(dict(zip(self.sums, numbers)), numbers[-2], numbers[-1])
 
     def __str__(self) -> str:
         numbers = ", ".join(f"{name}={value:.4g}" for name, value in self.per_frame().items())

@@ -32,6 +32,7 @@ class TrainConfig:
     base_lr: float = 0.05
     lr_batches: float = 5000.0
     lr_epochs: float = 3.5
+    transducer_loss: str = "pruned"
     prune_range: int = 5
     lm_scale: float = 0.25
     am_scale: float = 0.0
@@ -78,6 +79,8 @@ HELP = {
     "base_lr": "base learning rate of ScaledAdam",
     "lr_batches": "Eden: batches after which the learning rate starts to decay",
     "lr_epochs": "Eden: epochs after which the learning rate starts to decay",
+    "transducer_loss": "pruned: icefall's simple + pruned RNN-T losses; full: the exact RNN-T loss on packed "
+    "logits (icefall_lite.transducer_loss; no simple loss, no pruning)",
     "prune_range": "symbols per frame kept by the pruned RNN-T loss",
     "lm_scale": "weight of the LM-only term in the smoothed simple loss",
     "am_scale": "weight of the AM-only term in the smoothed simple loss",
@@ -104,6 +107,9 @@ _POSITIVE = {
 }
 
 
+_CHOICES = {"transducer_loss": ("pruned", "full")}
+
+
 def _argument_type(field: dataclasses.Field) -> Any:
     if field.name in _POSITIVE:
         return positive_int
@@ -115,9 +121,9 @@ def _argument_type(field: dataclasses.Field) -> Any:
 def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("training options")
     for field in dataclasses.fields(TrainConfig):
-        group.add_argument(
-            "--" + field.name.replace("_", "-"),
-            type=_argument_type(field),
-            default=field.default,
-            help=f"{HELP[field.name]} (default {field.default})",
-        )
+        name = "--" + field.name.replace("_", "-")
+        help_text = f"{HELP[field.name]} (default {field.default})"
+        if field.name in _CHOICES:
+            group.add_argument(name, choices=_CHOICES[field.name], default=field.default, help=help_text)
+        else:
+            group.add_argument(name, type=_argument_type(field), default=field.default, help=help_text)

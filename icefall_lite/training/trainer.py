@@ -1,12 +1,14 @@
-"""The training loop of the recipe: losses, the guarded optimizer step, validation, logs and checkpoints.
+"""The training loop of every recipe: the guarded optimizer step, validation, logs and checkpoints.
 
-Every batch: forward under autocast (when --use-fp16), the two RNN-T losses in float32, backward through the
-gradient scaler, then the step, unless the loss or a gradient is not finite: such a batch is skipped (never
-applied), counted and logged with its cut ids; too many in a row stop training with the batch saved to EXP/.
+The task supplies its loss through an `Objective` (icefall_lite.training.objective); the loop knows nothing else of
+it. Every batch: the objective's forward under autocast (when --use-fp16), backward through the gradient scaler,
+then the step, unless the loss or a gradient is not finite: such a batch is skipped (never applied), counted and
+logged with its cut ids; too many in a row stop training with the batch saved to EXP/. Every named statistic of
+the objective is logged per frame and written to tensorboard under its own name.
 
 Example::
 
-    trainer = Trainer(model, sp, config, context, exp_dir)
+    trainer = Trainer(model, TransducerObjective(sp, config), config, context, params)
     trainer.resume_if_requested()
     for epoch in range(trainer.state.cur_epoch, config.num_epochs + 1):
         trainer.train_one_epoch(epoch, data, train_cuts, valid_cuts)
@@ -24,7 +26,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-import sentencepiece as spm
 import torch
 from lhotse import CutSet
 from torch import Tensor, nn
@@ -33,7 +34,6 @@ from torch.utils.data import DataLoader
 from torch.utils.tensorboard import SummaryWriter
 
 from icefall_lite.data.datamodule import LibriSpeechAsrDataModule
-from icefall_lite.model.transducer import Transducer, combine_losses
 from icefall_lite.model.warmup import set_batch_count
 from icefall_lite.training.averaging import update_averaged_model
 from icefall_lite.training.checkpoint import (
@@ -47,11 +47,11 @@ from icefall_lite.training.checkpoint import (
 )
 from icefall_lite.training.distributed import DistributedContext, all_ranks_agree, sum_over_ranks
 from icefall_lite.training.metrics import LossStats
+from icefall_lite.training.objective import Objective
 from icefall_lite.training.optim import Eden, ScaledAdam
 from icefall_lite.training.options import TrainConfig
 
 FRAME_SHIFT_SECONDS = 0.01
-SUBSAMPLING_FACTOR = 4
 
 
 class TooManyBadBatches(RuntimeError):
@@ -103,36 +103,6 @@ def consumed_sampler_state(sampler: Any, batches_consumed: int) -> Dict[str, Any
     return state
 
 
-def compute_loss(
-    model: nn.Module, batch: Dict[str, Any], sp: spm.SentencePieceProcessor, config: TrainConfig, batch_idx_train: int,
-    device: torch.device,
-) -> Tuple[Tensor, LossStats]:
-    """The warm-up-weighted transducer loss of a batch, summed over utterances, and its statistics.
-
-    Args:
-      batch: the data module's batch; inputs (N, T, 80) float.
-    Returns:
-      () float loss (for backward) and the LossStats (loss sums and encoder frames).
-    """
-    features = batch["inputs"].to(device)
-    feature_lens = batch["supervisions"]["num_frames"].to(device)
-    token_ids = sp.encode(batch["supervisions"]["text"])
-    with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=config.use_fp16):
-        simple_loss, pruned_loss = model(
-            features, feature_lens, token_ids,
-            prune_range=config.prune_range, am_scale=config.am_scale, lm_scale=config.lm_scale,
-        )
-    loss = combine_losses(simple_loss, pruned_loss, batch_idx_train, config.warm_step, config.simple_loss_scale)
-    stats = LossStats(
-        loss=loss.detach().item(),
-        simple_loss=simple_loss.detach().item(),
-        pruned_loss=pruned_loss.detach().item(),
-        frames=float((feature_lens // SUBSAMPLING_FACTOR).sum()),
-        utterances=float(features.size(0)),
-    )
-    return loss, stats
-
-
 def gradients_are_finite(model: nn.Module) -> bool:
     grads = [p.grad for p in model.parameters() if p.grad is not None]
     return bool(torch.isfinite(torch.nn.utils.get_total_norm(grads)).item()) if grads else True
@@ -156,12 +126,12 @@ class Trainer:
     """Owns the model, optimizer, scheduler, grad scaler, averaged model and the progress of one training run."""
 
     def __init__(
-        self, model: Transducer, sp: spm.SentencePieceProcessor, config: TrainConfig, context: DistributedContext,
+        self, model: nn.Module, objective: Objective, config: TrainConfig, context: DistributedContext,
         params: Dict[str, Any],
     ) -> None:
         self.config = config
         self.context = context
-        self.sp = sp
+        self.objective = objective
         self.params = to_checkpoint_primitives(params, "params")
         self.exp_dir = Path(config.exp_dir)
         self.model = model.to(context.device)
@@ -232,6 +202,12 @@ class Trainer:
                 atomic_copy(filename, self.exp_dir / name)
 
     # ---------------------------------------------------------------------------------------------------- steps
+    def compute_loss(self, model: nn.Module, batch: Dict[str, Any]) -> Tuple[Tensor, LossStats]:
+        """The objective's loss and statistics of a batch, under autocast when --use-fp16."""
+        device = self.context.device
+        with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=self.config.use_fp16):
+            return self.objective(model, batch, self.state.batch_idx_train, device)
+
     def _step(self, loss: Tensor, batch: Dict[str, Any]) -> bool:
         """Backward and (unless the loss or a gradient is not finite on any rank) the optimizer step.
 
@@ -284,14 +260,14 @@ class Trainer:
     ) -> LossStats:
         """Train over `train_dl` (one epoch); returns the epoch's loss statistics (summed over ranks)."""
         self.model.train()
-        running, epoch_total = LossStats(), LossStats()
+        running = epoch_total = LossStats.zeros(self.objective.stat_names)
         start, audio_seconds, prefix = time.time(), 0.0, f"Epoch {epoch}"
         for batch in train_dl:
             self.state.batch_idx_train += 1
             self.state.batches_in_epoch += 1
             if self.config.log_batch_cuts:
                 logging.info(f"{prefix}, batch {self.state.batches_in_epoch} cuts: {batch_cut_ids(batch)}")
-            loss, stats = compute_loss(self.ddp_model, batch, self.sp, self.config, self.state.batch_idx_train, self.context.device)
+            loss, stats = self.compute_loss(self.ddp_model, batch)
             if self._step(loss, batch):
                 running = running.decayed(1 - 1 / self.config.reset_interval) + stats
                 epoch_total = epoch_total + stats
@@ -303,7 +279,7 @@ class Trainer:
                 self.validate(data, valid_cuts)
                 self.model.train()
         self.state.batches_in_epoch = 0
-        return LossStats.from_tensor(sum_over_ranks(epoch_total.to_tensor(), self.context))
+        return epoch_total.with_values(sum_over_ranks(epoch_total.to_tensor(), self.context))
 
     def _log_progress(
         self, prefix: str, stats: LossStats, running: LossStats, audio_seconds: float, elapsed: float,
@@ -330,11 +306,11 @@ class Trainer:
     def validate(self, data: LibriSpeechAsrDataModule, valid_cuts: CutSet) -> LossStats:
         """Loss on the validation cuts (summed over ranks); logged and written to tensorboard."""
         self.model.eval()
-        total = LossStats()
+        total = LossStats.zeros(self.objective.stat_names)
         for batch in data.eval_dataloaders(valid_cuts):
-            _, stats = compute_loss(self.model, batch, self.sp, self.config, self.state.batch_idx_train, self.context.device)
+            _, stats = self.compute_loss(self.model, batch)
             total = total + stats
-        total = LossStats.from_tensor(sum_over_ranks(total.to_tensor(), self.context))
+        total = total.with_values(sum_over_ranks(total.to_tensor(), self.context))
         logging.info(f"Validation at batch {self.state.batch_idx_train}: loss{total}")
         if self.writer is not None:
             for name, value in total.per_frame().items():

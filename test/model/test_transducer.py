@@ -1,4 +1,4 @@
-"""Decoder, joiner, the transducer's two losses and their warm-up weighting."""
+"""Decoder, joiner, the transducer's losses (pruned and full) and their warm-up weighting."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from icefall_lite.model.decoder import Decoder
 from icefall_lite.model.joiner import Joiner
 from icefall_lite.model.transducer import Transducer, combine_losses, pad_targets
 from icefall_lite.model.warmup import set_batch_count
+from icefall_lite.rnnt_loss import rnnt_loss
 
 from .tiny_models import TINY_TRANSDUCER
 
@@ -65,7 +66,8 @@ def test_transducer_losses_and_gradients_are_finite() -> None:
     model = Transducer(TINY_TRANSDUCER).train()
     set_batch_count(model, 100)
     x, x_lens = torch.randn(2, 120, 80), torch.tensor([120, 95])
-    simple_loss, pruned_loss = model(x, x_lens, y=[[1, 2, 3, 4], [5, 6]], prune_range=3)
+    losses = model(x, x_lens, y=[[1, 2, 3, 4], [5, 6]], prune_range=3)
+    simple_loss, pruned_loss = losses["simple_loss"], losses["pruned_loss"]
     assert simple_loss.ndim == 0 and pruned_loss.ndim == 0
     assert simple_loss > 0 and pruned_loss > 0
     combine_losses(simple_loss, pruned_loss, batch_idx=100, warm_step=2000, simple_loss_scale=0.5).backward()
@@ -73,6 +75,36 @@ def test_transducer_losses_and_gradients_are_finite() -> None:
     assert all(torch.isfinite(g).all() for g in grads)
     assert model.joiner.output_linear.weight.grad.abs().sum() > 0
     assert model.simple_lm_proj.weight.grad.abs().sum() > 0
+
+
+def test_full_loss_equals_the_exact_loss_of_the_padded_joiner_output() -> None:
+    torch.manual_seed(0)
+    model = Transducer(TINY_TRANSDUCER).eval()
+    x, x_lens, y = torch.randn(3, 100, 80), torch.tensor([100, 61, 80]), [[1, 2, 3, 4], [5], []]
+    full = model(x, x_lens, y=y, loss="full")["transducer_loss"]
+    encoder_out, encoder_lens = model.encoder(x, x_lens)
+    y_padded, y_lens = pad_targets(y, 0, x.device)
+    decoder_out = model.decoder(torch.nn.functional.pad(y_padded, (1, 0), value=0))
+    padded_logits = model.joiner(encoder_out[:, :, None], decoder_out[:, None])  # (N, T, S+1, V)
+    boundary = torch.stack([torch.zeros_like(y_lens), torch.zeros_like(y_lens), y_lens, encoder_lens], dim=1)
+    expected = rnnt_loss(padded_logits, y_padded, 0, boundary, reduction="sum")
+    torch.testing.assert_close(full, expected, rtol=1e-5, atol=1e-4)
+
+
+def test_full_loss_trains_every_joiner_and_encoder_parameter_but_not_the_simple_projections() -> None:
+    model = Transducer(TINY_TRANSDUCER).train()
+    set_batch_count(model, 100)
+    loss = model(torch.randn(2, 120, 80), torch.tensor([120, 95]), y=[[1, 2, 3], [4]], loss="full")["transducer_loss"]
+    loss.backward()
+    assert model.joiner.output_linear.weight.grad.abs().sum() > 0
+    assert model.joiner.decoder_proj.weight.grad.abs().sum() > 0
+    assert model.simple_am_proj.weight.grad is None
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+def test_transducer_rejects_an_unknown_loss() -> None:
+    with pytest.raises(ValueError, match="loss must be one of"):
+        Transducer(TINY_TRANSDUCER)(torch.randn(1, 60, 80), torch.tensor([60]), y=[[1]], loss="exact")
 
 
 def test_transducer_rejects_wrong_number_of_targets() -> None:

@@ -65,7 +65,9 @@ def test_one_epoch_writes_checkpoints_logs_and_tensorboard(prepared_dir: Path, t
     assert not list(exp_dir.glob(".*.tmp"))
     assert list((exp_dir / "log").glob("log-train-*-0"))
     assert list((exp_dir / "tensorboard").glob("events.out.tfevents.*"))
-    assert re.search(r"loss\[loss=[\d.]+", result.stderr) and "audio-s/s" in result.stderr
+    assert re.search(r"loss\[loss=[\d.]+, simple_loss=[\d.]+, pruned_loss=[\d.]+, over", result.stderr)
+    assert "audio-s/s" in result.stderr
+    assert {"train/loss", "train/simple_loss", "train/pruned_loss", "valid/pruned_loss"} <= tensorboard_tags(exp_dir)
 
 
 def test_fp16_path_runs_on_cpu_with_a_grad_scaler(prepared_dir: Path, tmp_path: Path) -> None:
@@ -83,6 +85,31 @@ def test_two_process_gloo_ddp_run_completes(prepared_dir: Path, tmp_path: Path) 
     assert "rank 1 of 2" in (exp_dir / "log").joinpath(next(p.name for p in (exp_dir / "log").glob("*-1"))).read_text()
     assert (exp_dir / "epoch-1.pt").is_file()
     assert "Done!" in result.stderr
+
+
+def tensorboard_tags(exp_dir: Path) -> set:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    tags = set()
+    for events in (exp_dir / "tensorboard").glob("events.out.tfevents.*"):
+        tags |= set(EventAccumulator(str(events)).Reload().Tags()["scalars"])
+    return tags
+
+
+def test_full_transducer_loss_trains_with_two_process_ddp(prepared_dir: Path, tmp_path: Path) -> None:
+    exp_dir = tmp_path / "exp"
+    result = run_train(
+        prepared_dir, exp_dir, "--world-size", "2", "--master-port", "29573", "--transducer-loss", "full"
+    )
+    assert "Done!" in result.stderr
+    assert re.search(r"loss\[loss=[\d.]+, transducer_loss=[\d.]+, over", result.stderr)
+    assert "simple_loss" not in result.stderr.split("Number of model parameters")[1]
+    checkpoint = read_checkpoint(exp_dir / "epoch-1.pt")
+    assert checkpoint["batch_idx_train"] >= 2 and checkpoint["num_bad_batches"] == 0
+    assert all(torch.isfinite(v).all() for v in checkpoint["model"].values())
+    assert {"train/loss", "train/transducer_loss", "valid/transducer_loss"} <= tensorboard_tags(exp_dir)
+    result = run_train(prepared_dir, exp_dir, "--transducer-loss", "exact", check=False)
+    assert result.returncode != 0 and "--transducer-loss: invalid choice: 'exact'" in result.stderr
 
 
 def _manifest_dir_with_a_nan_cut(prepared_dir: Path, target: Path) -> str:

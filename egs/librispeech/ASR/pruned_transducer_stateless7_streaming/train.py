@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Train the streaming Zipformer transducer with the pruned RNN-T loss (run from egs/librispeech/ASR).
+"""Train the streaming Zipformer transducer with the pruned (or exact) RNN-T loss (run from egs/librispeech/ASR).
 
 Usage:
   # 4 GPUs (or 4 CPU processes with gloo when there is no GPU), fp16:
@@ -7,6 +7,7 @@ Usage:
       --use-fp16 1 --exp-dir pruned_transducer_stateless7_streaming/exp --max-duration 750
   # several nodes: torchrun --nnodes 2 --nproc-per-node 4 --node-rank 0 --master-addr HOST \\
   #     ./pruned_transducer_stateless7_streaming/train.py ...
+  # the exact RNN-T loss on packed logits instead of the pruned one: --transducer-loss full
   # resume: --start-epoch E (from epoch-(E-1).pt) or --start-batch B (from checkpoint-B.pt, same data position)
 """
 
@@ -25,6 +26,7 @@ from icefall_lite.model.options import add_model_arguments, build_model, zipform
 from icefall_lite.training.distributed import DistributedContext, launch
 from icefall_lite.training.options import TrainConfig, add_training_arguments
 from icefall_lite.training.trainer import Trainer, fix_random_seed
+from icefall_lite.training.transducer_objective import TransducerObjective
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -61,7 +63,7 @@ def run(context: DistributedContext, args: argparse.Namespace) -> None:
     train_cuts = train_cuts.filter(TrainCutFilter(sp))
     valid_cuts = data.dev_clean_cuts() + data.dev_other_cuts()
 
-    trainer = Trainer(model, sp, config, context, params={"args": vars(args)})
+    trainer = Trainer(model, TransducerObjective(sp, config), config, context, params={"args": vars(args)})
     trainer.resume_if_requested()
     for epoch in range(trainer.state.cur_epoch, config.num_epochs + 1):
         fix_random_seed(config.seed + epoch - 1)
