@@ -23,7 +23,7 @@ from typing import Any, List, Optional
 import torch
 from torch import Tensor
 
-from icefall_lite.model.transducer import Transducer
+from icefall_lite.model.transducer import Transducer, require_head
 
 
 class TransducerSearch(ABC):
@@ -35,6 +35,7 @@ class TransducerSearch(ABC):
     """
 
     def __init__(self, model: Transducer, unk_id: Optional[int] = None) -> None:
+        require_head(model, "transducer")
         self.model = model
         self.blank_id = model.decoder.blank_id
         self.context_size = model.decoder.context_size

@@ -8,17 +8,20 @@ Usage::
 
 from __future__ import annotations
 
+import argparse
 import logging
 import time
+from pathlib import Path
 from typing import Any, Dict, Iterable, List
 
 import sentencepiece as spm
 import torch
 
+from icefall_lite.data.datamodule import AsrDataConfig, LibriSpeechAsrDataModule
 from icefall_lite.decoding.features import append_tail_padding
-from icefall_lite.decoding.options import tokens_to_words
+from icefall_lite.decoding.options import test_sets, tokens_to_words
 from icefall_lite.decoding.search import TransducerSearch
-from icefall_lite.decoding.wer import Result
+from icefall_lite.decoding.wer import Result, save_results
 from icefall_lite.model.transducer import Transducer
 
 LOG_INTERVAL_BATCHES = 20
@@ -65,3 +68,17 @@ def _log_progress(batch_idx: int, num_cuts: int, audio_seconds: float, elapsed: 
         f"batch {batch_idx}, cuts processed until now is {num_cuts} "
         f"({num_cuts / max(elapsed, 1e-9):.1f} cuts/s, real-time factor {rtf:.4f})"
     )
+
+
+def decode_test_sets(
+    args: argparse.Namespace, model: Transducer, search: TransducerSearch, sp: spm.SentencePieceProcessor,
+    device: torch.device, res_dir: Path, key: str, suffix: str,
+) -> None:
+    """decode.py's and ctc_decode.py's main loop: every test set of --cuts (default test-clean and test-other)
+    decoded and its recogs, errs and wer-summary files written to res_dir."""
+    data = LibriSpeechAsrDataModule(AsrDataConfig.from_args(args))
+    for name, cuts in test_sets(args.cuts, data):
+        logging.info(f"Decoding {name}")
+        results = decode_dataloader(data.eval_dataloaders(cuts), model, search, sp, device)
+        save_results(res_dir, name, key, suffix, results)
+    logging.info("Done!")

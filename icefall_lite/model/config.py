@@ -1,4 +1,4 @@
-"""Model dimensions in two dataclasses, plus the parser for per-stack command-line values.
+"""Model dimensions in dataclasses (encoder, attention decoder, the whole model), plus the parser for per-stack command-line values.
 
 Usage::
 
@@ -136,8 +136,29 @@ class ZipformerConfig:
 
 
 @dataclass(frozen=True)
+class AttentionDecoderConfig:
+    """icefall's --attention-decoder-* options."""
+
+    num_layers: int = 6
+    dim: int = 512
+    attention_dim: int = 512
+    num_heads: int = 8
+    feedforward_dim: int = 2048
+    dropout: float = 0.1
+    label_smoothing: float = 0.1
+
+    def __post_init__(self) -> None:
+        if self.attention_dim % self.num_heads != 0:
+            raise ValueError(
+                f"--attention-decoder-attention-dim ({self.attention_dim}) must be divisible by "
+                f"--attention-decoder-num-heads ({self.num_heads})"
+            )
+
+
+@dataclass(frozen=True)
 class TransducerConfig:
-    """Dimensions of the stateless decoder and the joiner, plus the encoder's config."""
+    """The whole ASR model: the encoder's config, which heads sit on it (icefall's --use-transducer, --use-ctc,
+    --use-attention-decoder; a right-to-left attention decoder as WeNet U2++'s), and the heads' dimensions."""
 
     vocab_size: int = 500
     blank_id: int = 0
@@ -145,11 +166,29 @@ class TransducerConfig:
     decoder_dim: int = 512
     joiner_dim: int = 512
     encoder: ZipformerConfig = field(default_factory=ZipformerConfig)
+    use_transducer: bool = True
+    use_ctc: bool = False
+    use_attention_decoder: bool = False
+    attention_decoder_reverse_weight: float = 0.0
+    attention_decoder: AttentionDecoderConfig = field(default_factory=AttentionDecoderConfig)
 
     def __post_init__(self) -> None:
+        if not (self.use_transducer or self.use_ctc):
+            raise ValueError("at least one of --use-transducer and --use-ctc must be 1")
+        if not 0.0 <= self.attention_decoder_reverse_weight <= 1.0:
+            raise ValueError(
+                f"--attention-decoder-reverse-weight must be in [0, 1], got {self.attention_decoder_reverse_weight}"
+            )
+        if self.use_reverse_attention_decoder and not self.use_attention_decoder:
+            raise ValueError("--attention-decoder-reverse-weight > 0 needs --use-attention-decoder 1")
         if not 0 <= self.blank_id < self.vocab_size:
             raise ValueError(f"blank_id={self.blank_id} must be in [0, vocab_size={self.vocab_size})")
         if self.context_size < 1:
             raise ValueError(f"context_size must be at least 1, got {self.context_size}")
         if self.decoder_dim % 4 != 0:
             raise ValueError(f"decoder_dim={self.decoder_dim} must be divisible by 4 (the decoder conv has dim/4 groups)")
+
+    @property
+    def use_reverse_attention_decoder(self) -> bool:
+        """WeNet U2++: a right-to-left attention decoder beside the left-to-right one."""
+        return self.attention_decoder_reverse_weight > 0.0

@@ -12,8 +12,14 @@ from __future__ import annotations
 import argparse
 from typing import Any, Dict
 
-from icefall_lite.cli import positive_float
-from icefall_lite.model.config import PER_STACK_FIELDS, TransducerConfig, ZipformerConfig, parse_per_stack
+from icefall_lite.cli import positive_float, positive_int, str2bool
+from icefall_lite.model.config import (
+    PER_STACK_FIELDS,
+    AttentionDecoderConfig,
+    TransducerConfig,
+    ZipformerConfig,
+    parse_per_stack,
+)
 from icefall_lite.model.transducer import Transducer
 
 PER_STACK_HELP = {
@@ -65,6 +71,40 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         default=2 * defaults.decode_chunk_size,
         help="chunk size for decoding, in fbank frames (100 Hz); 32 = 320 ms (default 32)",
     )
+    add_head_arguments(parser)
+
+
+def add_head_arguments(parser: argparse.ArgumentParser) -> None:
+    """icefall's options selecting the heads on the encoder, and the attention decoder's dimensions."""
+    group = parser.add_argument_group("heads (icefall's zipformer recipe; WeNet U2++'s right-to-left decoder)")
+    group.add_argument("--use-transducer", type=str2bool, default=True, help="the transducer head (default 1)")
+    group.add_argument("--use-ctc", type=str2bool, default=False, help="the CTC head (default 0)")
+    group.add_argument(
+        "--use-attention-decoder", type=str2bool, default=False, help="the attention-decoder head (default 0)"
+    )
+    defaults = AttentionDecoderConfig()
+    for name, help_text in (
+        ("num_layers", "layers of the attention decoder"),
+        ("dim", "embedding dim of the attention decoder"),
+        ("attention_dim", "attention dim of the attention decoder"),
+        ("num_heads", "attention heads of the attention decoder"),
+        ("feedforward_dim", "feed-forward hidden dim of the attention decoder"),
+    ):
+        default = getattr(defaults, name)
+        group.add_argument(
+            f"--attention-decoder-{name.replace('_', '-')}", type=positive_int, default=default,
+            help=f"{help_text} (default {default})",
+        )
+    group.add_argument(
+        "--attention-decoder-reverse-weight", type=float, default=0.0,
+        help="WeNet U2++: > 0 adds a right-to-left attention decoder; the attention loss (and the rescoring "
+        "score) is (1 - w) * left-to-right + w * right-to-left (default 0.0)",
+    )
+
+
+def attention_decoder_config_from_args(args: argparse.Namespace) -> AttentionDecoderConfig:
+    names = ("num_layers", "dim", "attention_dim", "num_heads", "feedforward_dim")
+    return AttentionDecoderConfig(**{name: getattr(args, f"attention_decoder_{name}") for name in names})
 
 
 def zipformer_config_from_args(args: argparse.Namespace) -> ZipformerConfig:
@@ -90,6 +130,11 @@ def transducer_config_from_args(args: argparse.Namespace, vocab_size: int, blank
         decoder_dim=args.decoder_dim,
         joiner_dim=args.joiner_dim,
         encoder=zipformer_config_from_args(args),
+        use_transducer=args.use_transducer,
+        use_ctc=args.use_ctc,
+        use_attention_decoder=args.use_attention_decoder,
+        attention_decoder_reverse_weight=args.attention_decoder_reverse_weight,
+        attention_decoder=attention_decoder_config_from_args(args),
     )
 
 

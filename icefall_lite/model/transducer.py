@@ -14,7 +14,9 @@ from typing import Dict, List, Tuple
 import torch
 from torch import Tensor, nn
 
+from icefall_lite.model.attention_decoder import AttentionDecoder, reverse_tokens
 from icefall_lite.model.config import TransducerConfig
+from icefall_lite.model.ctc import CtcHead, ctc_loss
 from icefall_lite.model.decoder import Decoder
 from icefall_lite.model.joiner import Joiner
 from icefall_lite.model.scaling import ScaledLinear
@@ -23,6 +25,26 @@ from icefall_lite.rnnt_loss import do_rnnt_pruning, get_rnnt_prune_ranges, rnnt_
 from icefall_lite.transducer_loss import pack_pairs, transducer_loss
 
 LOSS_TYPES = ("pruned", "full")
+HEAD_OPTIONS = {  # head -> (its module, the option that adds it, what needs it)
+    "transducer": ("joiner", "--use-transducer 1", "the transducer searches (decode.py, streaming_decode.py) need"),
+    "ctc": ("ctc_output", "--use-ctc 1", "CTC decoding needs"),
+    "attention_decoder": ("attention_decoder", "--use-attention-decoder 1", "attention-decoder rescoring needs"),
+}
+
+
+class MissingHeadError(ValueError):
+    """A decoding method needs a head that the model was not built with."""
+
+
+def require_head(model: nn.Module, head: str) -> None:
+    """Raise MissingHeadError unless the model (eager or TorchScript) has `head` ("transducer", "ctc" or
+    "attention_decoder")."""
+    module, option, user = HEAD_OPTIONS[head]
+    if not hasattr(model, module):
+        raise MissingHeadError(
+            f"{user} the {head.replace('_', ' ')} head: train the model with {option} "
+            f"(and pass the same head options when decoding)"
+        )
 
 
 def pad_targets(y: List[List[int]], padding_value: int, device: torch.device) -> Tuple[Tensor, Tensor]:
@@ -49,17 +71,29 @@ def combine_losses(simple_loss: Tensor, pruned_loss: Tensor, batch_idx: int, war
 
 
 class Transducer(nn.Module):
-    """Encoder, decoder, joiner, and the linear layers of the "simple" (trivial-joiner) loss."""
+    """The ASR model: the Zipformer encoder and the heads the config selects.
+
+    Transducer head (``use_transducer``): decoder, joiner and the linear layers of the "simple" (trivial-joiner)
+    loss. CTC head (``use_ctc``): ``ctc_output``. Attention decoder (``use_attention_decoder``):
+    ``attention_decoder``, and ``reverse_attention_decoder`` (right to left) when its weight is > 0.
+    """
 
     def __init__(self, config: TransducerConfig) -> None:
         super().__init__()
         self.config = config
         encoder_dim = config.encoder.output_dim
         self.encoder = Zipformer(config.encoder)
-        self.decoder = Decoder(config.vocab_size, config.decoder_dim, config.blank_id, config.context_size)
-        self.joiner = Joiner(encoder_dim, config.decoder_dim, config.joiner_dim, config.vocab_size)
-        self.simple_am_proj = ScaledLinear(encoder_dim, config.vocab_size, initial_scale=0.25)
-        self.simple_lm_proj = ScaledLinear(config.decoder_dim, config.vocab_size, initial_scale=0.25)
+        if config.use_transducer:
+            self.decoder = Decoder(config.vocab_size, config.decoder_dim, config.blank_id, config.context_size)
+            self.joiner = Joiner(encoder_dim, config.decoder_dim, config.joiner_dim, config.vocab_size)
+            self.simple_am_proj = ScaledLinear(encoder_dim, config.vocab_size, initial_scale=0.25)
+            self.simple_lm_proj = ScaledLinear(config.decoder_dim, config.vocab_size, initial_scale=0.25)
+        if config.use_ctc:
+            self.ctc_output = CtcHead(encoder_dim, config.vocab_size)
+        if config.use_attention_decoder:
+            self.attention_decoder = AttentionDecoder(config.vocab_size, encoder_dim, config.attention_decoder)
+        if config.use_reverse_attention_decoder:
+            self.reverse_attention_decoder = AttentionDecoder(config.vocab_size, encoder_dim, config.attention_decoder)
 
     def forward(
         self, x: Tensor, x_lens: Tensor, y: List[List[int]], prune_range: int = 5, am_scale: float = 0.0,
@@ -74,19 +108,46 @@ class Transducer(nn.Module):
           loss: "pruned" (icefall's simple and pruned losses) or "full" (the exact RNN-T loss, with the joiner
             computed only on each utterance's valid (frame, symbol) cells, packed).
         Returns:
-          {"simple_loss", "pruned_loss"} or {"transducer_loss"}: () float32 losses, each summed over the batch.
+          () float32 losses, each summed over the batch, of the heads the config has: the transducer's
+          "simple_loss" and "pruned_loss" (or "transducer_loss" with loss="full"), "ctc_loss", and
+          "attention_decoder_loss" (label-smoothed; (1 - w) * left-to-right + w * right-to-left with the
+          right-to-left decoder of weight w).
         """
         if len(y) != x.size(0):
             raise ValueError(f"y must hold one token list per utterance: x has batch {x.size(0)}, y has {len(y)} lists")
         if loss not in LOSS_TYPES:
             raise ValueError(f"loss must be one of {LOSS_TYPES}, got {loss!r}")
-        blank = self.config.blank_id
         encoder_out, encoder_lens = self.encoder(x, x_lens)
-        y_padded, y_lens = pad_targets(y, blank, encoder_out.device)
-        decoder_out = self.decoder(nn.functional.pad(y_padded, (1, 0), value=blank))
+        y_padded, y_lens = pad_targets(y, self.config.blank_id, encoder_out.device)
+        losses: Dict[str, Tensor] = {}
+        if self.config.use_transducer:
+            losses.update(
+                self._transducer_losses(encoder_out, encoder_lens, y_padded, y_lens, prune_range, am_scale, lm_scale, loss)
+            )
+        if self.config.use_ctc:
+            losses["ctc_loss"] = ctc_loss(self.ctc_output(encoder_out), encoder_lens, y_padded, y_lens, self.config.blank_id)
+        if self.config.use_attention_decoder:
+            losses["attention_decoder_loss"] = self._attention_decoder_loss(encoder_out, encoder_lens, y)
+        return losses
+
+    def _transducer_losses(
+        self, encoder_out: Tensor, encoder_lens: Tensor, y_padded: Tensor, y_lens: Tensor, prune_range: int,
+        am_scale: float, lm_scale: float, loss: str,
+    ) -> Dict[str, Tensor]:
+        """encoder_out (N, T, C), y_padded (N, S) -> the pruned losses or the full one."""
+        decoder_out = self.decoder(nn.functional.pad(y_padded, (1, 0), value=self.config.blank_id))
         if loss == "full":
             return {"transducer_loss": self._full_loss(encoder_out, encoder_lens, decoder_out, y_padded, y_lens)}
         return self._pruned_losses(encoder_out, encoder_lens, decoder_out, y_padded, y_lens, prune_range, am_scale, lm_scale)
+
+    def _attention_decoder_loss(self, encoder_out: Tensor, encoder_lens: Tensor, y: List[List[int]]) -> Tensor:
+        """() summed label-smoothed loss of the left-to-right decoder, mixed with the right-to-left one's."""
+        forward_loss = self.attention_decoder.loss(encoder_out, encoder_lens, y)
+        weight = self.config.attention_decoder_reverse_weight
+        if weight == 0.0:
+            return forward_loss
+        reverse_loss = self.reverse_attention_decoder.loss(encoder_out, encoder_lens, reverse_tokens(y))
+        return (1.0 - weight) * forward_loss + weight * reverse_loss
 
     def _pruned_losses(
         self, encoder_out: Tensor, encoder_lens: Tensor, decoder_out: Tensor, y_padded: Tensor, y_lens: Tensor,

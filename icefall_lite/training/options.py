@@ -37,6 +37,8 @@ class TrainConfig:
     lm_scale: float = 0.25
     am_scale: float = 0.0
     simple_loss_scale: float = 0.5
+    ctc_loss_scale: float = 0.2
+    attention_decoder_loss_scale: float = 0.8
     seed: int = 42
     inf_check: bool = False
     save_every_n: int = 2000
@@ -85,6 +87,9 @@ HELP = {
     "lm_scale": "weight of the LM-only term in the smoothed simple loss",
     "am_scale": "weight of the AM-only term in the smoothed simple loss",
     "simple_loss_scale": "weight of the simple loss after warm-up",
+    "ctc_loss_scale": "weight of the CTC loss (--use-ctc 1); 1 when it is the only loss",
+    "attention_decoder_loss_scale": "weight of the attention-decoder loss (--use-attention-decoder 1); without the "
+    "transducer, it and --ctc-loss-scale must sum to 1",
     "seed": "random seed (epoch E uses seed + E - 1)",
     "inf_check": "log every module whose output or gradient is not finite",
     "save_every_n": "write EXP/checkpoint-B.pt every this many batches",

@@ -8,7 +8,7 @@ the objective is logged per frame and written to tensorboard under its own name.
 
 Example::
 
-    trainer = Trainer(model, TransducerObjective(sp, config), config, context, params)
+    trainer = Trainer(model, AsrObjective(sp, config, model.config), config, context, params)
     trainer.resume_if_requested()
     for epoch in range(trainer.state.cur_epoch, config.num_epochs + 1):
         trainer.train_one_epoch(epoch, data, train_cuts, valid_cuts)

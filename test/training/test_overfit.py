@@ -36,7 +36,7 @@ from icefall_lite.model.warmup import set_batch_count
 from icefall_lite.training.metrics import LossStats
 from icefall_lite.training.optim import Eden, ScaledAdam
 from icefall_lite.training.options import TrainConfig
-from icefall_lite.training.transducer_objective import STAT_NAMES, TransducerObjective
+from icefall_lite.training.asr_objective import TRANSDUCER_STAT_NAMES, AsrObjective
 
 NUM_UTTERANCES = 8
 MAX_STEPS = 800
@@ -76,8 +76,8 @@ def train_until_reproduced(
     Returns the steps taken, the last step's loss statistics and the last hypotheses."""
     references = batch["supervisions"]["text"]
     config = TrainConfig(warm_step=50, use_fp16=False, am_scale=AM_SCALE, transducer_loss=transducer_loss)
-    objective = TransducerObjective(sp, config)
-    watched = STAT_NAMES[transducer_loss][-1]
+    objective = AsrObjective(sp, config, model.config)
+    watched = TRANSDUCER_STAT_NAMES[transducer_loss][-1]
     optimizer = ScaledAdam(model.parameters(), lr=0.05, clipping_scale=2.0)
     scheduler = Eden(optimizer, lr_batches=100, lr_epochs=3.5, warmup_batches=20)
     hypotheses: List[str] = []
@@ -112,4 +112,4 @@ def test_tiny_model_overfits_eight_utterances(prepared_dir: Path, in_prepared_di
     steps, stats, hypotheses = train_until_reproduced(model, batch, sp, transducer_loss)
 
     assert hypotheses == batch["supervisions"]["text"], f"after {steps} steps, loss {stats.per_frame()}"
-    assert stats.per_frame()[STAT_NAMES[transducer_loss][-1]] < NEAR_ZERO_LOSS_PER_FRAME, f"after {steps} steps"
+    assert stats.per_frame()[TRANSDUCER_STAT_NAMES[transducer_loss][-1]] < NEAR_ZERO_LOSS_PER_FRAME, f"after {steps} steps"

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import List
 
 import numpy as np
+import pytest
 import torch
 from lhotse import NumpyFilesWriter, load_manifest
 
@@ -112,6 +113,38 @@ def test_full_transducer_loss_trains_with_two_process_ddp(prepared_dir: Path, tm
     assert result.returncode != 0 and "--transducer-loss: invalid choice: 'exact'" in result.stderr
 
 
+TINY_ATTENTION_DECODER = (
+    "--attention-decoder-num-layers 1 --attention-decoder-dim 32 --attention-decoder-attention-dim 16 "
+    "--attention-decoder-num-heads 2 --attention-decoder-feedforward-dim 32"
+).split()
+HEAD_COMBINATIONS = {  # name -> (train.py options, losses logged besides "loss")
+    "transducer+ctc": (["--use-ctc", "1"], ["simple_loss", "pruned_loss", "ctc_loss"]),
+    "ctc": (["--use-transducer", "0", "--use-ctc", "1", "--ctc-loss-scale", "1"], ["ctc_loss"]),
+    "ctc+attention+r2l": (
+        ["--use-transducer", "0", "--use-ctc", "1", "--use-attention-decoder", "1",
+         "--attention-decoder-reverse-weight", "0.3", *TINY_ATTENTION_DECODER],
+        ["ctc_loss", "attention_decoder_loss"],
+    ),
+}
+
+
+@pytest.mark.parametrize("heads", list(HEAD_COMBINATIONS))
+def test_each_head_combination_trains_with_two_process_ddp(prepared_dir: Path, tmp_path: Path, heads: str) -> None:
+    options, names = HEAD_COMBINATIONS[heads]
+    exp_dir = tmp_path / "exp"
+    port = str(29580 + list(HEAD_COMBINATIONS).index(heads))
+    result = run_train(prepared_dir, exp_dir, "--world-size", "2", "--master-port", port, *options)
+    assert "Done!" in result.stderr
+    logged = ", ".join(f"{name}=[\\d.]+" for name in ["loss", *names])
+    assert re.search(f"loss\\[{logged}, over", result.stderr), result.stderr[-2000:]
+    checkpoint = read_checkpoint(exp_dir / "epoch-1.pt")
+    assert checkpoint["batch_idx_train"] >= 2 and checkpoint["num_bad_batches"] == 0
+    assert "ctc_output.output.weight" in checkpoint["model"]
+    assert ("joiner.output_linear.weight" in checkpoint["model"]) == (heads == "transducer+ctc")
+    assert ("reverse_attention_decoder.output.weight" in checkpoint["model"]) == (heads == "ctc+attention+r2l")
+    assert {f"train/{name}" for name in names} | {f"valid/{name}" for name in names} <= tensorboard_tags(exp_dir)
+
+
 def _manifest_dir_with_a_nan_cut(prepared_dir: Path, target: Path) -> str:
     """A manifest dir like the prepared one whose training cuts have NaN features in one cut; returns its id."""
     fbank_dir = prepared_dir / "data" / "fbank"
@@ -204,3 +237,12 @@ def test_bad_options_are_rejected_before_training(tmp_path: Path) -> None:
     assert result.returncode != 0 and "--save-every-n (10) must be >= --average-period (200)" in result.stderr
     result = run_train(tmp_path, tmp_path / "exp", "--nhead", "2,x", check=False)
     assert result.returncode != 0 and "--nhead expects comma-separated positive integers" in result.stderr
+    result = run_train(tmp_path, tmp_path / "exp", "--use-transducer", "0", "--use-ctc", "1", check=False)
+    assert result.returncode != 0 and "--ctc-loss-scale must be 1, got 0.2" in result.stderr
+    result = run_train(
+        tmp_path, tmp_path / "exp", "--use-transducer", "0", "--use-ctc", "1", "--use-attention-decoder", "1",
+        "--ctc-loss-scale", "0.5", check=False,
+    )
+    assert result.returncode != 0 and "must sum to 1, got 1.3" in result.stderr
+    result = run_train(tmp_path, tmp_path / "exp", "--use-transducer", "0", "--use-ctc", "0", check=False)
+    assert result.returncode != 0 and "at least one of --use-transducer and --use-ctc must be 1" in result.stderr

@@ -13,12 +13,11 @@ log-decode-{suffix}-{date} into EXP_DIR/DECODING_METHOD/.
 """
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 from typing import List, Optional, Tuple
 
-from icefall_lite.data.datamodule import AsrDataConfig, LibriSpeechAsrDataModule
+from icefall_lite.data.datamodule import LibriSpeechAsrDataModule
 from icefall_lite.decoding.checkpoint_selection import add_checkpoint_arguments, checkpoint_suffix
 from icefall_lite.decoding.methods import DECODING_METHODS, SearchOptions, make_search
 from icefall_lite.decoding.options import (
@@ -27,10 +26,8 @@ from icefall_lite.decoding.options import (
     fast_beam_search_names,
     run_script,
     setup_decoding,
-    test_sets,
 )
-from icefall_lite.decoding.simulated import decode_dataloader
-from icefall_lite.decoding.wer import save_results
+from icefall_lite.decoding.simulated import decode_test_sets
 from icefall_lite.model.options import add_model_arguments
 
 
@@ -77,13 +74,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     device, sp, model = setup_decoding(args, res_dir, suffix)
     options = SearchOptions(args.max_sym_per_frame, args.beam_size, args.beam, args.max_contexts, args.max_states)
     search = make_search(args.decoding_method, model, options, unk_id=sp.piece_to_id("<unk>"))
-
-    data = LibriSpeechAsrDataModule(AsrDataConfig.from_args(args))
-    for name, cuts in test_sets(args.cuts, data):
-        logging.info(f"Decoding {name}")
-        results = decode_dataloader(data.eval_dataloaders(cuts), model, search, sp, device)
-        save_results(res_dir, name, key, suffix, results)
-    logging.info("Done!")
+    decode_test_sets(args, model, search, sp, device, res_dir, key, suffix)
 
 
 if __name__ == "__main__":

@@ -22,11 +22,11 @@ import torch
 
 from icefall_lite.cli import setup_logging
 from icefall_lite.data.datamodule import AsrDataConfig, LibriSpeechAsrDataModule, TrainCutFilter
-from icefall_lite.model.options import add_model_arguments, build_model, zipformer_config_from_args
+from icefall_lite.model.options import add_model_arguments, build_model, transducer_config_from_args
 from icefall_lite.training.distributed import DistributedContext, launch
 from icefall_lite.training.options import TrainConfig, add_training_arguments
 from icefall_lite.training.trainer import Trainer, fix_random_seed
-from icefall_lite.training.transducer_objective import TransducerObjective
+from icefall_lite.training.asr_objective import AsrObjective, check_loss_scales
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -63,7 +63,7 @@ def run(context: DistributedContext, args: argparse.Namespace) -> None:
     train_cuts = train_cuts.filter(TrainCutFilter(sp))
     valid_cuts = data.dev_clean_cuts() + data.dev_other_cuts()
 
-    trainer = Trainer(model, TransducerObjective(sp, config), config, context, params={"args": vars(args)})
+    trainer = Trainer(model, AsrObjective(sp, config, model.config), config, context, params={"args": vars(args)})
     trainer.resume_if_requested()
     for epoch in range(trainer.state.cur_epoch, config.num_epochs + 1):
         fix_random_seed(config.seed + epoch - 1)
@@ -85,8 +85,8 @@ def run(context: DistributedContext, args: argparse.Namespace) -> None:
 def main() -> None:
     args = get_parser().parse_args()
     try:
-        TrainConfig.from_args(args)
-        zipformer_config_from_args(args)
+        # The vocabulary is the BPE model's, read later; the options' checks do not depend on it.
+        check_loss_scales(transducer_config_from_args(args, vocab_size=500), TrainConfig.from_args(args))
     except ValueError as error:
         sys.exit(f"train.py: error: {error}")
     launch(run, world_size=args.world_size, master_port=args.master_port, args=args)
