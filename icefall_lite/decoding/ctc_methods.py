@@ -39,14 +39,51 @@ class CtcSearchOptions:
     reverse_weight: float = 0.0
 
 
+@dataclass
+class CtcGreedyState:
+    """Per row: the tokens so far and the best token of the row's last frame (blank before any frame)."""
+
+    tokens: List[List[int]]
+    last: Tensor  # (N,) int64
+
+
 class CtcGreedySearch:
-    def __init__(self, model: nn.Module) -> None:
+    """CTC greedy search, on whole utterances (``decode``) or chunk by chunk (the streaming interface of the
+    transducer searches: ``init_state``, ``reset_rows``, ``advance``, ``best_tokens``), with the same result."""
+
+    def __init__(self, model: nn.Module, blank: int = 0) -> None:
         require_head(model, "ctc")
         self.model = model
+        self.blank = blank
 
     def decode(self, encoder_out: Tensor, encoder_lens: Tensor) -> List[List[int]]:
         """encoder_out: (N, T, C) float; encoder_lens: (N,) int64 -> N token lists."""
-        return ctc_greedy_search(self.model.ctc_output(encoder_out), encoder_lens)
+        return ctc_greedy_search(self.model.ctc_output(encoder_out), encoder_lens, self.blank)
+
+    def init_state(self, batch: int) -> CtcGreedyState:
+        device = next(self.model.parameters()).device
+        return CtcGreedyState([[] for _ in range(batch)], torch.full((batch,), self.blank, device=device))
+
+    def reset_rows(self, state: CtcGreedyState, rows: List[int]) -> None:
+        for row in rows:
+            state.tokens[row] = []
+        state.last[rows] = self.blank
+
+    def best_tokens(self, state: CtcGreedyState, rows: List[int]) -> List[List[int]]:
+        return [list(state.tokens[row]) for row in rows]
+
+    def advance(self, state: CtcGreedyState, encoder_out: Tensor, encoder_lens: Tensor) -> CtcGreedyState:
+        """One chunk of frames: encoder_out (N, T, C), encoder_lens (N,) (0 for rows without a chunk)."""
+        best = self.model.ctc_output(encoder_out).argmax(dim=2)  # (N, T)
+        previous = torch.cat((state.last.unsqueeze(1), best[:, :-1]), dim=1)
+        frames = torch.arange(best.shape[1], device=best.device).view(1, -1)
+        valid = frames < encoder_lens.view(-1, 1)
+        keep = (best != self.blank) & (best != previous) & valid
+        for row in keep.any(dim=1).nonzero().flatten().tolist():
+            state.tokens[row].extend(best[row][keep[row]].tolist())
+        last_frame = (encoder_lens - 1).clamp(min=0).view(-1, 1)
+        state.last = torch.where(encoder_lens > 0, best.gather(1, last_frame).squeeze(1), state.last)
+        return state
 
 
 class CtcPrefixBeamSearch:

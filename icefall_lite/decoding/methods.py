@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Callable, Dict, Optional
 
 from icefall_lite.decoding.beam_search import BeamSearch
+from icefall_lite.decoding.ctc_methods import CtcGreedySearch
 from icefall_lite.decoding.fast_beam_search import FastBeamSearch
 from icefall_lite.decoding.greedy_search import GreedySearch
 from icefall_lite.decoding.modified_beam_search import ModifiedBeamSearch
@@ -34,13 +35,15 @@ _FACTORIES: Dict[str, Callable[[Transducer, SearchOptions, Optional[int]], Trans
     "beam_search": lambda model, o, unk: BeamSearch(model, o.beam_size, unk),
     "modified_beam_search": lambda model, o, unk: ModifiedBeamSearch(model, o.beam_size, unk),
     "fast_beam_search": lambda model, o, unk: FastBeamSearch(model, o.beam, o.max_contexts, o.max_states, unk),
+    "ctc_greedy_search": lambda model, o, unk: CtcGreedySearch(model),
 }
-DECODING_METHODS = tuple(_FACTORIES)
-STREAMING_DECODING_METHODS = ("greedy_search", "modified_beam_search", "fast_beam_search")
+DECODING_METHODS = tuple(name for name in _FACTORIES if name != "ctc_greedy_search")
+STREAMING_DECODING_METHODS = ("greedy_search", "modified_beam_search", "fast_beam_search", "ctc_greedy_search")
 
 
 def make_search(method: str, model: Transducer, options: SearchOptions, unk_id: Optional[int] = None) -> TransducerSearch:
-    """The search called ``method`` (one of DECODING_METHODS) for ``model``; unk_id is never emitted."""
+    """The search called ``method`` (one of DECODING_METHODS, or ctc_greedy_search for streaming_decode.py) for
+    ``model``; unk_id is never emitted."""
     if method not in _FACTORIES:
-        raise ValueError(f"--decoding-method must be one of {DECODING_METHODS}, got {method!r}")
+        raise ValueError(f"--decoding-method must be one of {DECODING_METHODS + ('ctc_greedy_search',)}, got {method!r}")
     return _FACTORIES[method](model, options, unk_id)

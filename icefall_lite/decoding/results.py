@@ -25,11 +25,11 @@ _DECODE_LOG = re.compile(r"log-decode-(?P<suffix>.+)-\d{4}-\d{2}-\d{2}-\d{2}-\d{
 
 def streaming_settings_key(decoding_method: str, num_active_paths: int) -> str:
     """icefall's settings key (first column of wer-summary files) of streaming_decode.py and sherpa_onnx_decode.py
-    for greedy search (``greedy_search``) and modified beam search (``num_active_paths_N``)."""
+    for greedy search (``greedy_search``, ``ctc_greedy_search``) and modified beam search (``num_active_paths_N``)."""
     if decoding_method == "modified_beam_search":
         return f"num_active_paths_{num_active_paths}"
-    if decoding_method == "greedy_search":
-        return "greedy_search"
+    if decoding_method in ("greedy_search", "ctc_greedy_search"):
+        return decoding_method
     raise ValueError(f"no streaming settings key for decoding method {decoding_method!r}")
 
 

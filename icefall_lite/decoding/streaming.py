@@ -133,7 +133,7 @@ class StreamingDecoder:
             raise ValueError(f"--num-decode-streams must be at least 1, got {num_slots}")
         self.model = model
         self.search = search
-        self.device = model.joiner.output_linear.weight.device
+        self.device = next(model.parameters()).device
         self.streams: List[Optional[DecodeStream]] = [None] * num_slots
         encoder = model.encoder
         self.chunk_len = 2 * encoder.decode_chunk_size

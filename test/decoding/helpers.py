@@ -16,13 +16,23 @@ from icefall_lite.model.config import TransducerConfig, ZipformerConfig
 from icefall_lite.model.transducer import Transducer
 
 
-def talkative_model(vocab_size: int = 6, context_size: int = 2, seed: int = 0, encoder: ZipformerConfig = TINY_ENCODER) -> Transducer:
-    """A random eval-mode transducer whose joiner is peaky and not dominated by blank."""
-    config = TransducerConfig(vocab_size=vocab_size, context_size=context_size, decoder_dim=16, joiner_dim=16, encoder=encoder)
+def talkative_model(
+    vocab_size: int = 6, context_size: int = 2, seed: int = 0, encoder: ZipformerConfig = TINY_ENCODER,
+    use_ctc: bool = False,
+) -> Transducer:
+    """A random eval-mode transducer (with a CTC head if use_ctc) whose joiner and CTC head are peaky and not
+    dominated by blank."""
+    config = TransducerConfig(
+        vocab_size=vocab_size, context_size=context_size, decoder_dim=16, joiner_dim=16, encoder=encoder,
+        use_ctc=use_ctc,
+    )
     torch.manual_seed(seed)
     model = randomize_(Transducer(config)).eval()
     with torch.no_grad():
         model.joiner.output_linear.weight.mul_(4.0)
+        if use_ctc:
+            model.ctc_output.output.weight.mul_(4.0)
+            model.ctc_output.output.bias[0] -= 3.0  # blank less likely: more tokens to compare
     return model
 
 

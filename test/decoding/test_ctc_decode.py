@@ -25,7 +25,7 @@ from icefall_lite.model.transducer import MissingHeadError
 from icefall_lite.training.checkpoint import save_checkpoint
 
 from .helpers import randomize_
-from .test_scripts import BPE_MODEL, TINY_MODEL, load_script
+from .test_scripts import BPE_MODEL, TINY_MODEL, exact_fbank_manifest, hypotheses, load_script
 
 HEADS = (
     "--use-ctc 1 --use-attention-decoder 1 --attention-decoder-reverse-weight 0.3 --attention-decoder-num-layers 1 "
@@ -65,6 +65,18 @@ def test_every_ctc_method_and_the_transducer_search_decode_a_model_with_all_head
         assert len(read_recogs(recogs)) == 8
     run("decode", heads_exp_dir, "--decoding-method", "greedy_search", "--use-averaged-model", "0")
     assert list((heads_exp_dir / "greedy_search").glob("recogs-test-clean-*.txt"))
+
+
+def test_streaming_ctc_greedy_search_equals_ctc_decode_greedy(heads_exp_dir: Path, tmp_path: Path) -> None:
+    manifest = exact_fbank_manifest(tmp_path)
+    run("ctc_decode", heads_exp_dir, "--cuts", str(manifest), "--decoding-method", "ctc-greedy-search")
+    run("streaming_decode", heads_exp_dir, "--cuts", str(manifest), "--decoding-method", "ctc_greedy_search",
+        "--num-decode-streams", "3")
+    (simulated,) = (heads_exp_dir / "ctc-greedy-search").glob("recogs-exact-test-clean-*.txt")
+    (streaming,) = (heads_exp_dir / "streaming" / "ctc_greedy_search").glob("recogs-exact-test-clean-*.txt")
+    simulated_hyps = hypotheses(simulated)
+    assert len(simulated_hyps) == 8 and sum(map(len, simulated_hyps)) > 20
+    assert hypotheses(streaming) == simulated_hyps
 
 
 def test_prefix_beam_search_with_beam_one_and_a_peaked_model_equals_greedy() -> None:

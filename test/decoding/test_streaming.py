@@ -122,12 +122,12 @@ def streamed_tokens(model, method: str, audios: List[torch.Tensor], num_slots: i
 @pytest.mark.parametrize("method", STREAMING_DECODING_METHODS)
 @pytest.mark.parametrize("num_slots", [2, 8])
 def test_streaming_gives_exactly_the_hypotheses_of_simulated_streaming(method: str, num_slots: int) -> None:
-    model = talkative_model(vocab_size=10, seed=1)
+    model = talkative_model(vocab_size=10, seed=1, use_ctc=method == "ctc_greedy_search")
     audios = [random_audio(n, seed=n) for n in (16000 * 2 + 300, 4000, 12345, 16000 + 7, 800)]
     expected = simulated_tokens(model, method, audios)
     streamed = streamed_tokens(model, method, audios, num_slots)
     assert [streamed[str(i)] for i in range(len(audios))] == expected
-    assert sum(map(len, expected)) > 30
+    assert sum(map(len, expected)) > (12 if method == "ctc_greedy_search" else 30)  # CTC merges repeats: fewer
 
 
 def test_live_stream_waits_for_audio_and_matches_queued_audio() -> None:

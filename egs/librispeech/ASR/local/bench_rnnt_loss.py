@@ -159,7 +159,7 @@ def _optimized_transducer_loss(am, lm, symbols, boundary):
     logit_lengths, target_lengths = boundary[:, 3], boundary[:, 2]
     return optimized_transducer.transducer_loss(
         logits=pack_pairs(am, lm, logit_lengths, target_lengths), targets=symbols.int(), logit_lengths=logit_lengths.int(),
-        target_lengths=target_lengths.int(), blank=0, reduction="sum",
+        target_lengths=target_lengths.int(), blank=0, from_log_softmax=False, reduction="sum",
     )
 
 

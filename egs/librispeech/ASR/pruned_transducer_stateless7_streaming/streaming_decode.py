@@ -10,6 +10,9 @@ Usage (from egs/librispeech/ASR):
   ./pruned_transducer_stateless7_streaming/streaming_decode.py --epoch 28 --avg 15 \\
       --exp-dir pruned_transducer_stateless7_streaming/exp --decode-chunk-len 32 --num-decode-streams 2000 \\
       --decoding-method greedy_search            # or modified_beam_search, fast_beam_search
+  # the CTC head of a model trained with --use-ctc 1 (same results as ctc_decode.py's ctc-greedy-search):
+  ./pruned_transducer_stateless7_streaming/streaming_decode.py --epoch 28 --avg 15 --use-ctc 1 \
+      --decoding-method ctc_greedy_search
 
 Writes recogs-{set}-{suffix}.txt, errs-{set}-{suffix}.txt, wer-summary-{set}-{suffix}.txt and
 log-decode-{suffix}-{date} into EXP_DIR/streaming/DECODING_METHOD/.
