@@ -190,13 +190,16 @@ def test_too_many_bad_batches_stop_with_the_batch_saved(prepared_dir: Path, tmp_
     assert len(saved) == 1 and torch.isnan(read_checkpoint(saved[0])["inputs"]).any()
 
 
-def test_sigkill_then_start_batch_resumes_at_the_same_data_position(prepared_dir: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("heads", [[], ["--use-ctc", "1", "--use-attention-decoder", "1", *TINY_ATTENTION_DECODER]])
+def test_sigkill_then_start_batch_resumes_at_the_same_data_position(
+    prepared_dir: Path, tmp_path: Path, heads: List[str]
+) -> None:
     exp_dir = tmp_path / "exp"
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     log_path = tmp_path / "killed.log"
     with open(log_path, "w") as log:
         process = subprocess.Popen(
-            train_command(exp_dir, "--log-batch-cuts", "1", "--max-duration", "25"),
+            train_command(exp_dir, "--log-batch-cuts", "1", "--max-duration", "25", *heads),
             cwd=prepared_dir, stderr=log, stdout=log, env=env,
         )
         deadline = time.time() + 300
@@ -209,11 +212,15 @@ def test_sigkill_then_start_batch_resumes_at_the_same_data_position(prepared_dir
     for path in exp_dir.glob("*.pt"):
         read_checkpoint(path)
     before_kill = logged_batches(killed_log)
-    resumed = run_train(prepared_dir, exp_dir, "--log-batch-cuts", "1", "--max-duration", "25", "--start-batch", "4")
+    resumed = run_train(
+        prepared_dir, exp_dir, "--log-batch-cuts", "1", "--max-duration", "25", "--start-batch", "4", *heads
+    )
     after_resume = logged_batches(resumed.stderr)
     assert min(after_resume) == 5
     assert after_resume[5] == before_kill[5] and after_resume[6] == before_kill[6]
-    assert read_checkpoint(exp_dir / "epoch-1.pt")["batch_idx_train"] == max(after_resume)
+    final = read_checkpoint(exp_dir / "epoch-1.pt")
+    assert final["batch_idx_train"] == max(after_resume)
+    assert ("attention_decoder.output.weight" in final["model"]) == bool(heads)
 
 
 class _RunsCode:
