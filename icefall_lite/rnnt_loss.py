@@ -395,6 +395,14 @@ def mutual_information_recursion(
 # --------------------------------------------------------------------------------------------
 
 
+def make_boundary(symbol_lens: Tensor, frame_lens: Tensor) -> Tensor:
+    """(B, 4) int64 rows [0, 0, S_b, T_b] from symbol_lens (B,) and frame_lens (B,), as icefall builds them."""
+    boundary = torch.zeros(symbol_lens.shape[0], 4, dtype=torch.int64, device=symbol_lens.device)
+    boundary[:, 2] = symbol_lens
+    boundary[:, 3] = frame_lens
+    return boundary
+
+
 def fix_for_boundary(px: Tensor, boundary: Optional[Tensor] = None) -> Tensor:
     """Sets px[b, :, t_end_b] = -inf: no symbol is emitted after the last frame ("regular").
 
@@ -745,10 +753,11 @@ class _LogSoftmaxGather(torch.autograd.Function):
 _LOGSUMEXP_CHUNK_ELEMENTS = 1 << 21
 
 
-def _logsumexp_last_dim(x: Tensor) -> Tensor:
-    """x: (..., C) -> (..., 1) log sum exp over C (-inf for an all -inf row)."""
+def _logsumexp_last_dim(x: Tensor, chunk_elements: int = _LOGSUMEXP_CHUNK_ELEMENTS) -> Tensor:
+    """x: (..., C) -> (..., 1) log sum exp over C (-inf for an all -inf row), in chunks of about
+    `chunk_elements` elements (the only temporary buffer of that size)."""
     rows = x.reshape(-1, x.shape[-1])
-    rows_per_chunk = max(1, _LOGSUMEXP_CHUNK_ELEMENTS // max(1, x.shape[-1]))
+    rows_per_chunk = max(1, chunk_elements // max(1, x.shape[-1]))
     chunks = []
     for chunk in rows.split(rows_per_chunk):
         chunk_max = chunk.amax(dim=-1, keepdim=True)

@@ -29,9 +29,11 @@ from icefall_lite.rnnt_loss import (
     _check_integer,
     _check_ndim,
     _exp_,
+    _logsumexp_last_dim,
     _reduce,
     _scores_and_grads,
     _warn_if_modified_infeasible,
+    make_boundary,
 )
 
 _NEG_INF = float("-inf")
@@ -119,7 +121,9 @@ def pack_pairs(encoder_out: Tensor, decoder_out: Tensor, logit_lengths: Tensor, 
             f"encoder_out (N, T_max, D) and decoder_out (N, U_max + 1, D) must agree on N and D, got "
             f"{tuple(encoder_out.shape)} and {tuple(decoder_out.shape)}"
         )
-    _check_lengths(logit_lengths, target_lengths, encoder_out.shape[0], decoder_out.shape[1] - 1, encoder_out)
+    _check_lengths(
+        logit_lengths, target_lengths, encoder_out.shape[0], decoder_out.shape[1] - 1, "encoder_out", encoder_out
+    )
     if int(logit_lengths.max()) > encoder_out.shape[1]:
         raise ValueError(
             f"logit_lengths must be <= T_max = {encoder_out.shape[1]} (encoder_out's frames), "
@@ -135,12 +139,14 @@ def pack_pairs(encoder_out: Tensor, decoder_out: Tensor, logit_lengths: Tensor, 
 # --------------------------------------------------------------------------------------------
 
 
-def _check_lengths(logit_lengths: Tensor, target_lengths: Tensor, batch: int, max_targets: int, ref: Tensor) -> None:
-    """Checks logit_lengths and target_lengths: (N,) integers, T_i >= 1, 0 <= U_i <= U_max."""
+def _check_lengths(
+    logit_lengths: Tensor, target_lengths: Tensor, batch: int, max_targets: int, ref_name: str, ref: Tensor
+) -> None:
+    """Checks logit_lengths and target_lengths: (N,) integers on the device of `ref`, T_i >= 1, 0 <= U_i <= U_max."""
     for name, lengths in (("logit_lengths", logit_lengths), ("target_lengths", target_lengths)):
         _check_ndim(name, lengths, 1, "(N,)")
         _check_integer(name, lengths)
-        _check_device(name, lengths, "logits", ref)
+        _check_device(name, lengths, ref_name, ref)
         if lengths.shape[0] != batch:
             raise ValueError(f"{name} must have N = {batch} entries (from targets), got {lengths.shape[0]}")
     if batch == 0:
@@ -183,7 +189,7 @@ def _check_inputs(
     num_classes = logits.shape[1]
     if not 0 <= blank < num_classes:
         raise ValueError(f"blank must be in [0, V = {num_classes}) (logits' columns), got {blank}")
-    _check_lengths(logit_lengths, target_lengths, targets.shape[0], targets.shape[1], logits)
+    _check_lengths(logit_lengths, target_lengths, targets.shape[0], targets.shape[1], "logits", logits)
     expected_rows = packed_row_count(logit_lengths, target_lengths)
     if logits.shape[0] != expected_rows:
         raise ValueError(
@@ -198,27 +204,13 @@ def _check_inputs(
 # --------------------------------------------------------------------------------------------
 
 
-def _row_log_normalizers(logits: Tensor) -> Tensor:
-    """logits: (R, V) -> (R,) log sum_c exp(logits[r, c]), chunk by chunk."""
-    log_norm = logits.new_empty(logits.shape[0])
-    for rows in _row_chunks(*logits.shape):
-        chunk = logits[rows]
-        chunk_max = chunk.amax(dim=1, keepdim=True)
-        chunk_max = torch.where(torch.isfinite(chunk_max), chunk_max, 0.0)
-        sums = _exp_(chunk - chunk_max).sum(dim=1, keepdim=True)
-        log_norm[rows] = sums.log_().add_(chunk_max).squeeze(1)
-    return log_norm
-
-
 class _PackedLattice:
     """Maps per-row values of the packed logits to the (B, S+1, T) lattice of `rnnt_loss` and back."""
 
     def __init__(self, targets: Tensor, logit_lengths: Tensor, target_lengths: Tensor, blank: int) -> None:
         self.mask = packed_cell_mask(logit_lengths, target_lengths)  # (B, T, S+1)
         batch, num_frames, num_rows = self.mask.shape
-        self.boundary = torch.zeros(batch, 4, dtype=torch.int64, device=targets.device)
-        self.boundary[:, 2] = target_lengths
-        self.boundary[:, 3] = logit_lengths
+        self.boundary = make_boundary(target_lengths.long(), logit_lengths.long())
         # Each row's symbol arc emits targets[i, u]; the last row of a frame (u = U_i) has none: blank stands in.
         padded = torch.nn.functional.pad(targets[:, : num_rows - 1].long(), (0, 1), value=blank)
         columns = torch.arange(num_rows, device=targets.device).view(1, -1)
@@ -248,7 +240,7 @@ class _TransducerLoss(torch.autograd.Function):
         if from_log_softmax:
             log_norm = logits.new_zeros(logits.shape[0])
         else:
-            log_norm = _row_log_normalizers(logits)
+            log_norm = _logsumexp_last_dim(logits, _CHUNK_ELEMENTS).squeeze(1)
         symbol_logprobs = logits.gather(1, lattice.row_symbols.view(-1, 1)).squeeze(1) - log_norm
         blank_logprobs = logits[:, blank] - log_norm
         px = lattice.to_lattice(symbol_logprobs)[:, :-1]

@@ -21,7 +21,13 @@ from icefall_lite.model.decoder import Decoder
 from icefall_lite.model.joiner import Joiner
 from icefall_lite.model.scaling import ScaledLinear
 from icefall_lite.model.zipformer import Zipformer
-from icefall_lite.rnnt_loss import do_rnnt_pruning, get_rnnt_prune_ranges, rnnt_loss_pruned, rnnt_loss_smoothed
+from icefall_lite.rnnt_loss import (
+    do_rnnt_pruning,
+    get_rnnt_prune_ranges,
+    make_boundary,
+    rnnt_loss_pruned,
+    rnnt_loss_smoothed,
+)
 from icefall_lite.transducer_loss import pack_pairs, transducer_loss
 
 LOSS_TYPES = ("pruned", "full")
@@ -155,9 +161,7 @@ class Transducer(nn.Module):
     ) -> Dict[str, Tensor]:
         """encoder_out (N, T, C), decoder_out (N, S+1, D), y_padded (N, S) -> summed simple and pruned losses."""
         blank = self.config.blank_id
-        boundary = torch.zeros(y_padded.size(0), 4, dtype=torch.int64, device=encoder_out.device)
-        boundary[:, 2] = y_lens
-        boundary[:, 3] = encoder_lens
+        boundary = make_boundary(y_lens, encoder_lens)
         lm, am = self.simple_lm_proj(decoder_out), self.simple_am_proj(encoder_out)
         with torch.autocast(device_type=encoder_out.device.type, enabled=False):
             simple_loss, (px_grad, py_grad) = rnnt_loss_smoothed(
