@@ -16,9 +16,10 @@ from typing import List, Tuple
 import torch
 from torch import Tensor, nn
 
-from icefall_lite.decoding.ctc_search import ctc_greedy_search, ctc_prefix_beam_search
+from icefall_lite.decoding.ctc_search import ctc_greedy_search, ctc_prefix_beam_search, greedy_emissions
 from icefall_lite.model.attention_decoder import reverse_tokens
-from icefall_lite.model.transducer import require_head
+from icefall_lite.model.ctc import ctc_loss
+from icefall_lite.model.transducer import pad_targets, require_head
 
 CTC_DECODING_METHODS = (
     "ctc-greedy-search",
@@ -75,10 +76,7 @@ class CtcGreedySearch:
     def advance(self, state: CtcGreedyState, encoder_out: Tensor, encoder_lens: Tensor) -> CtcGreedyState:
         """One chunk of frames: encoder_out (N, T, C), encoder_lens (N,) (0 for rows without a chunk)."""
         best = self.model.ctc_output(encoder_out).argmax(dim=2)  # (N, T)
-        previous = torch.cat((state.last.unsqueeze(1), best[:, :-1]), dim=1)
-        frames = torch.arange(best.shape[1], device=best.device).view(1, -1)
-        valid = frames < encoder_lens.view(-1, 1)
-        keep = (best != self.blank) & (best != previous) & valid
+        keep = greedy_emissions(best, state.last, encoder_lens, self.blank)
         for row in keep.any(dim=1).nonzero().flatten().tolist():
             state.tokens[row].extend(best[row][keep[row]].tolist())
         last_frame = (encoder_lens - 1).clamp(min=0).view(-1, 1)
@@ -102,14 +100,8 @@ def exact_ctc_scores(log_probs: Tensor, lengths: Tensor, hypotheses: List[List[i
 
     log_probs: (N, T, V); lengths: (N,); utterance[h] is hypothesis h's row of log_probs."""
     rows = torch.tensor(utterance, device=log_probs.device)
-    targets = torch.nn.utils.rnn.pad_sequence(
-        [torch.tensor(tokens, dtype=torch.int64) for tokens in hypotheses], batch_first=True
-    ).to(log_probs.device)
-    target_lens = torch.tensor([len(tokens) for tokens in hypotheses], device=log_probs.device)
-    losses = nn.functional.ctc_loss(
-        log_probs[rows].float().transpose(0, 1), targets, lengths[rows], target_lens, reduction="none"
-    )
-    return -losses
+    targets, target_lens = pad_targets(hypotheses, 0, log_probs.device)
+    return -ctc_loss(log_probs[rows], lengths[rows], targets, target_lens, reduction="none")
 
 
 def attention_scores(

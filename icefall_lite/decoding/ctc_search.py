@@ -27,6 +27,20 @@ _HASH_MODULI = (2_147_483_647, 2_147_483_629)  # primes below 2^31: a product of
 _HASH_BASES = (1_000_003, 999_983)
 
 
+def greedy_emissions(best: Tensor, last_before: Tensor, lengths: Tensor, blank: int) -> Tensor:
+    """CTC's collapse rule on the best tokens of a run of frames: which frames emit a token.
+
+    Args:
+      best: (N, T) int64 best token per frame; last_before: (N,) int64 best token of the frame before the run
+        (blank at the start of an utterance); lengths: (N,) int64 valid frames of the run.
+    Returns:
+      (N, T) bool: valid frames whose token is not blank and differs from the previous frame's.
+    """
+    previous = torch.cat((last_before.view(-1, 1), best[:, :-1]), dim=1)
+    frames = torch.arange(best.shape[1], device=best.device).view(1, -1)
+    return (best != blank) & (best != previous) & (frames < lengths.view(-1, 1))
+
+
 def ctc_greedy_search(log_probs: Tensor, lengths: Tensor, blank: int = 0) -> List[List[int]]:
     """Best token per frame, repeats merged, blanks removed.
 
@@ -36,9 +50,7 @@ def ctc_greedy_search(log_probs: Tensor, lengths: Tensor, blank: int = 0) -> Lis
       N token lists.
     """
     best = log_probs.argmax(dim=2)  # (N, T)
-    previous = torch.nn.functional.pad(best[:, :-1], (1, 0), value=blank)
-    frames = torch.arange(best.shape[1], device=best.device).view(1, -1)
-    keep = (best != blank) & (best != previous) & (frames < lengths.view(-1, 1))
+    keep = greedy_emissions(best, best.new_full((best.shape[0],), blank), lengths, blank)
     return [row[mask].tolist() for row, mask in zip(best, keep)]
 
 
@@ -125,7 +137,7 @@ def _advance(beams: _Beams, frame_log_probs: Tensor, beam_size: int, blank: int)
     parent = torch.where(chosen < slots, chosen, (chosen - slots) // num_grow)
     grows = chosen >= slots
     appended = top_tokens.gather(1, ((chosen - slots) % num_grow).clamp(min=0))
-    new_tokens = beams.tokens.gather(1, parent.unsqueeze(2).expand_as(beams.tokens)).clone()
+    new_tokens = beams.tokens.gather(1, parent.unsqueeze(2).expand_as(beams.tokens))
     old_length = beams.length.gather(1, parent)
     position = old_length.clamp(max=new_tokens.shape[2] - 1).unsqueeze(2)
     written = torch.where(grows, appended, new_tokens.gather(2, position).squeeze(2))

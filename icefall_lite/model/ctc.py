@@ -23,16 +23,20 @@ class CtcHead(nn.Module):
         return self.output(self.dropout(encoder_out)).log_softmax(dim=-1)
 
 
-def ctc_loss(log_probs: Tensor, log_prob_lens: Tensor, targets: Tensor, target_lens: Tensor, blank: int = 0) -> Tensor:
-    """CTC loss summed over utterances, as icefall computes it (torch's ctc_loss, float32).
+def ctc_loss(
+    log_probs: Tensor, log_prob_lens: Tensor, targets: Tensor, target_lens: Tensor, blank: int = 0,
+    reduction: str = "sum",
+) -> Tensor:
+    """CTC loss summed over utterances, as icefall computes it (torch's ctc_loss, float32), or per utterance.
 
     Args:
       log_probs: (N, T, V) float, log-softmax outputs; log_prob_lens: (N,) int64 valid frames.
       targets: (N, S) int64 token ids padded arbitrarily beyond target_lens; target_lens: (N,) int64.
+      reduction: "sum" (training) or "none" ((N,) -log p(targets | frames), for rescoring).
     Returns:
-      () float32; infinite for an utterance with no alignment (more tokens and repeats than frames).
+      () or (N,) float32; infinite for an utterance with no alignment (more tokens and repeats than frames).
     """
     with torch.autocast(device_type=log_probs.device.type, enabled=False):
         return nn.functional.ctc_loss(
-            log_probs.float().transpose(0, 1), targets, log_prob_lens, target_lens, blank=blank, reduction="sum"
+            log_probs.float().transpose(0, 1), targets, log_prob_lens, target_lens, blank=blank, reduction=reduction
         )
