@@ -31,17 +31,17 @@ def reverse_tokens(y: List[List[int]]) -> List[List[int]]:
     return [list(reversed(tokens)) for tokens in y]
 
 
-def decoder_input_and_target(y: List[List[int]], device: torch.device) -> Tuple[Tensor, Tensor, Tensor]:
-    """Token lists -> input [sos] + y (N, L) padded with eos, target y + [eos] (N, L) padded with IGNORE_ID, and
-    the lengths (N,) int64, L = longest + 1."""
-    lengths = torch.tensor([len(tokens) + 1 for tokens in y], dtype=torch.int64)
-    width = int(lengths.max())
+def decoder_input_and_target(y: List[List[int]], device: torch.device) -> Tuple[Tensor, Tensor]:
+    """Token lists -> input [sos] + y (N, L) padded with eos and target y + [eos] (N, L) padded with IGNORE_ID,
+    L = longest + 1. (Padding needs no mask in the decoder: it comes after every real token, and causal attention
+    keeps it out of their outputs.)"""
+    width = max(len(tokens) for tokens in y) + 1
     inputs = torch.full((len(y), width), SOS_EOS_ID, dtype=torch.int64)
     targets = torch.full((len(y), width), IGNORE_ID, dtype=torch.int64)
     for i, tokens in enumerate(y):
         inputs[i, 1 : len(tokens) + 1] = torch.tensor(tokens, dtype=torch.int64)
         targets[i, : len(tokens) + 1] = torch.tensor(tokens + [SOS_EOS_ID], dtype=torch.int64)
-    return inputs.to(device), targets.to(device), lengths.to(device)
+    return inputs.to(device), targets.to(device)
 
 
 def sinusoidal_positions(length: int, dim: int, device: torch.device) -> Tensor:
@@ -114,11 +114,11 @@ class AttentionDecoder(nn.Module):
         self.final_norm = nn.LayerNorm(config.dim)
         self.output = nn.Linear(config.dim, vocab_size)
 
-    def forward(self, memory: Tensor, memory_lens: Tensor, tokens: Tensor, token_lens: Tensor) -> Tensor:
+    def forward(self, memory: Tensor, memory_lens: Tensor, tokens: Tensor) -> Tensor:
         """
         Args:
           memory: (N, T, memory_dim) float encoder output; memory_lens: (N,) int64 valid frames.
-          tokens: (N, L) int64 decoder input ([sos] + tokens), padded; token_lens: (N,) int64.
+          tokens: (N, L) int64 decoder input ([sos] + tokens), padded at the end.
         Returns:
           (N, L, vocab_size) float logits; row l depends only on tokens[:, : l + 1] and the valid memory.
         """
@@ -136,8 +136,8 @@ class AttentionDecoder(nn.Module):
 
     def loss(self, memory: Tensor, memory_lens: Tensor, y: List[List[int]]) -> Tensor:
         """Label-smoothed cross-entropy of y + [eos] given [sos] + y, summed over tokens and utterances: ()."""
-        inputs, targets, lengths = decoder_input_and_target(y, memory.device)
-        logits = self(memory, memory_lens, inputs, lengths)
+        inputs, targets = decoder_input_and_target(y, memory.device)
+        logits = self(memory, memory_lens, inputs)
         with torch.autocast(device_type=memory.device.type, enabled=False):
             return nn.functional.cross_entropy(
                 logits.float().flatten(0, 1), targets.flatten(), ignore_index=IGNORE_ID,
@@ -149,7 +149,7 @@ class AttentionDecoder(nn.Module):
 
         memory: (N, T, memory_dim) and memory_lens (N,) hold one row per hypothesis in y (repeat an utterance's
         encoder output for each of its hypotheses)."""
-        inputs, targets, lengths = decoder_input_and_target(y, memory.device)
-        log_probs = self(memory, memory_lens, inputs, lengths).float().log_softmax(dim=-1)
+        inputs, targets = decoder_input_and_target(y, memory.device)
+        log_probs = self(memory, memory_lens, inputs).float().log_softmax(dim=-1)
         picked = log_probs.gather(2, targets.clamp(min=0).unsqueeze(2)).squeeze(2)
         return picked.masked_fill(targets == IGNORE_ID, 0.0).sum(dim=1)

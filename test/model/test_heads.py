@@ -59,10 +59,10 @@ def test_collapse_merges_repeats_before_dropping_blanks():
 
 
 def test_decoder_targets_start_and_end_with_sos_eos_and_reverse():
-    inputs, targets, lengths = decoder_input_and_target([[5, 6, 7], [8]], torch.device("cpu"))
+    inputs, targets = decoder_input_and_target([[5, 6, 7], [8]], torch.device("cpu"))
     assert inputs.tolist() == [[SOS_EOS_ID, 5, 6, 7], [SOS_EOS_ID, 8, SOS_EOS_ID, SOS_EOS_ID]]
     assert targets.tolist() == [[5, 6, 7, SOS_EOS_ID], [8, SOS_EOS_ID, IGNORE_ID, IGNORE_ID]]
-    assert lengths.tolist() == [4, 2]
+    assert (targets != IGNORE_ID).sum(dim=1).tolist() == [4, 2]
     assert reverse_tokens([[5, 6, 7], [], [8]]) == [[7, 6, 5], [], [8]]
 
 
@@ -71,16 +71,15 @@ def test_attention_decoder_is_causal_and_ignores_padded_memory():
     decoder = AttentionDecoder(vocab_size=12, memory_dim=20, config=TINY_ATTENTION_DECODER).eval()
     memory, memory_lens = torch.randn(1, 9, 20), torch.tensor([6])
     tokens = torch.tensor([[SOS_EOS_ID, 4, 5, 6, 7]])
-    lengths = torch.tensor([5])
-    logits = decoder(memory, memory_lens, tokens, lengths)
+    logits = decoder(memory, memory_lens, tokens)
     changed = tokens.clone()
     changed[0, 3] = 9
-    changed_logits = decoder(memory, memory_lens, changed, lengths)
+    changed_logits = decoder(memory, memory_lens, changed)
     torch.testing.assert_close(changed_logits[:, :3], logits[:, :3])
     assert not torch.allclose(changed_logits[:, 3:], logits[:, 3:])
     padded_memory = memory.clone()
     padded_memory[:, 6:] = 100.0
-    torch.testing.assert_close(decoder(padded_memory, memory_lens, tokens, lengths), logits)
+    torch.testing.assert_close(decoder(padded_memory, memory_lens, tokens), logits)
 
 
 def test_sequence_log_probs_sum_the_tokens_and_eos():
@@ -89,8 +88,8 @@ def test_sequence_log_probs_sum_the_tokens_and_eos():
     memory = torch.randn(2, 7, 20)
     y = [[4, 5], [6]]
     scores = decoder.sequence_log_probs(memory, torch.tensor([7, 5]), y)
-    inputs, _, lengths = decoder_input_and_target([[4, 5]], torch.device("cpu"))
-    log_probs = decoder(memory[:1], torch.tensor([7]), inputs, lengths).log_softmax(-1)[0]
+    inputs, _ = decoder_input_and_target([[4, 5]], torch.device("cpu"))
+    log_probs = decoder(memory[:1], torch.tensor([7]), inputs).log_softmax(-1)[0]
     expected = log_probs[0, 4] + log_probs[1, 5] + log_probs[2, SOS_EOS_ID]
     torch.testing.assert_close(scores[0], expected)
     assert scores.shape == (2,) and bool((scores < 0).all())

@@ -143,23 +143,28 @@ def _torchaudio_loss(am, lm, symbols, boundary):
     )
 
 
-def _full_packed_loss(am, lm, symbols, boundary):
-    from icefall_lite.transducer_loss import pack_pairs, transducer_loss
+def _packed_additive_logits(am, lm, boundary):
+    """The additive joiner am + lm on each utterance's valid cells, packed: (logits (R, V), T_i (B,), U_i (B,))."""
+    from icefall_lite.transducer_loss import pack_pairs
 
     logit_lengths, target_lengths = boundary[:, 3], boundary[:, 2]
-    logits = pack_pairs(am, lm, logit_lengths, target_lengths)
+    return pack_pairs(am, lm, logit_lengths, target_lengths), logit_lengths, target_lengths
+
+
+def _full_packed_loss(am, lm, symbols, boundary):
+    from icefall_lite.transducer_loss import transducer_loss
+
+    logits, logit_lengths, target_lengths = _packed_additive_logits(am, lm, boundary)
     return transducer_loss(logits, symbols, logit_lengths, target_lengths, blank=0, reduction="sum")
 
 
 def _optimized_transducer_loss(am, lm, symbols, boundary):
     import optimized_transducer
 
-    from icefall_lite.transducer_loss import pack_pairs
-
-    logit_lengths, target_lengths = boundary[:, 3], boundary[:, 2]
+    logits, logit_lengths, target_lengths = _packed_additive_logits(am, lm, boundary)
     return optimized_transducer.transducer_loss(
-        logits=pack_pairs(am, lm, logit_lengths, target_lengths), targets=symbols.int(), logit_lengths=logit_lengths.int(),
-        target_lengths=target_lengths.int(), blank=0, from_log_softmax=False, reduction="sum",
+        logits=logits, targets=symbols.int(), logit_lengths=logit_lengths.int(), target_lengths=target_lengths.int(),
+        blank=0, from_log_softmax=False, reduction="sum",
     )
 
 
