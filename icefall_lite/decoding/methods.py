@@ -45,5 +45,5 @@ def make_search(method: str, model: Transducer, options: SearchOptions, unk_id: 
     """The search called ``method`` (one of DECODING_METHODS, or ctc_greedy_search for streaming_decode.py) for
     ``model``; unk_id is never emitted."""
     if method not in _FACTORIES:
-        raise ValueError(f"--decoding-method must be one of {DECODING_METHODS + ('ctc_greedy_search',)}, got {method!r}")
+        raise ValueError(f"--decoding-method must be one of {tuple(_FACTORIES)}, got {method!r}")
     return _FACTORIES[method](model, options, unk_id)

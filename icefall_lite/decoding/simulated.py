@@ -12,14 +12,14 @@ import argparse
 import logging
 import time
 from pathlib import Path
-from typing import Any, Dict, Iterable, List
+from typing import Any, Callable, Dict, Iterable, List
 
 import sentencepiece as spm
 import torch
 
 from icefall_lite.data.datamodule import AsrDataConfig, LibriSpeechAsrDataModule
 from icefall_lite.decoding.features import append_tail_padding
-from icefall_lite.decoding.options import test_sets, tokens_to_words
+from icefall_lite.decoding.options import setup_decoding, test_sets, tokens_to_words
 from icefall_lite.decoding.search import TransducerSearch
 from icefall_lite.decoding.wer import Result, save_results
 from icefall_lite.model.transducer import Transducer
@@ -71,11 +71,15 @@ def _log_progress(batch_idx: int, num_cuts: int, audio_seconds: float, elapsed: 
 
 
 def decode_test_sets(
-    args: argparse.Namespace, model: Transducer, search: TransducerSearch, sp: spm.SentencePieceProcessor,
-    device: torch.device, res_dir: Path, key: str, suffix: str,
+    args: argparse.Namespace, key: str, suffix: str,
+    make_search: Callable[[Transducer, spm.SentencePieceProcessor], TransducerSearch],
 ) -> None:
-    """decode.py's and ctc_decode.py's main loop: every test set of --cuts (default test-clean and test-other)
-    decoded and its recogs, errs and wer-summary files written to res_dir."""
+    """decode.py's and ctc_decode.py's main: the model the checkpoint options select, the search
+    `make_search(model, sp)`, every test set of --cuts (default test-clean and test-other) decoded, and its recogs,
+    errs and wer-summary files written to EXP_DIR/DECODING_METHOD/ (named by `key` and `suffix`)."""
+    res_dir = Path(args.exp_dir) / args.decoding_method
+    device, sp, model = setup_decoding(args, res_dir, suffix)
+    search = make_search(model, sp)
     data = LibriSpeechAsrDataModule(AsrDataConfig.from_args(args))
     for name, cuts in test_sets(args.cuts, data):
         logging.info(f"Decoding {name}")

@@ -19,13 +19,12 @@ log-decode-{suffix}-{date} into EXP_DIR/DECODING_METHOD/.
 
 import argparse
 import sys
-from pathlib import Path
 from typing import List, Optional, Tuple
 
 from icefall_lite.data.datamodule import LibriSpeechAsrDataModule
 from icefall_lite.decoding.checkpoint_selection import add_checkpoint_arguments, checkpoint_suffix
 from icefall_lite.decoding.ctc_methods import CTC_DECODING_METHODS, RESCORING_METHODS, CtcSearchOptions, make_ctc_search
-from icefall_lite.decoding.options import add_common_decoding_arguments, run_script, setup_decoding
+from icefall_lite.decoding.options import add_common_decoding_arguments, run_script
 from icefall_lite.decoding.simulated import decode_test_sets
 from icefall_lite.model.options import add_model_arguments
 
@@ -76,11 +75,8 @@ def result_key_and_suffix(args: argparse.Namespace) -> Tuple[str, str]:
 def main(argv: Optional[List[str]] = None) -> None:
     args = get_parser().parse_args(argv)
     key, suffix = result_key_and_suffix(args)
-    res_dir = Path(args.exp_dir) / args.decoding_method
-    device, sp, model = setup_decoding(args, res_dir, suffix)
     options = CtcSearchOptions(args.beam_size, args.nbest_scale, args.ctc_weight, args.attention_decoder_reverse_weight)
-    search = make_ctc_search(args.decoding_method, model, options)
-    decode_test_sets(args, model, search, sp, device, res_dir, key, suffix)
+    decode_test_sets(args, key, suffix, lambda model, sp: make_ctc_search(args.decoding_method, model, options))
 
 
 if __name__ == "__main__":

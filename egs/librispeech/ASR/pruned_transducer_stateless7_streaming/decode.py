@@ -14,7 +14,6 @@ log-decode-{suffix}-{date} into EXP_DIR/DECODING_METHOD/.
 
 import argparse
 import sys
-from pathlib import Path
 from typing import List, Optional, Tuple
 
 from icefall_lite.data.datamodule import LibriSpeechAsrDataModule
@@ -25,7 +24,6 @@ from icefall_lite.decoding.options import (
     add_fast_beam_search_arguments,
     fast_beam_search_names,
     run_script,
-    setup_decoding,
 )
 from icefall_lite.decoding.simulated import decode_test_sets
 from icefall_lite.model.options import add_model_arguments
@@ -70,11 +68,11 @@ def result_key_and_suffix(args: argparse.Namespace) -> Tuple[str, str]:
 def main(argv: Optional[List[str]] = None) -> None:
     args = get_parser().parse_args(argv)
     key, suffix = result_key_and_suffix(args)
-    res_dir = Path(args.exp_dir) / args.decoding_method
-    device, sp, model = setup_decoding(args, res_dir, suffix)
     options = SearchOptions(args.max_sym_per_frame, args.beam_size, args.beam, args.max_contexts, args.max_states)
-    search = make_search(args.decoding_method, model, options, unk_id=sp.piece_to_id("<unk>"))
-    decode_test_sets(args, model, search, sp, device, res_dir, key, suffix)
+    decode_test_sets(
+        args, key, suffix,
+        lambda model, sp: make_search(args.decoding_method, model, options, unk_id=sp.piece_to_id("<unk>")),
+    )
 
 
 if __name__ == "__main__":
