@@ -25,7 +25,8 @@ from icefall_lite.model.transducer import MissingHeadError
 from icefall_lite.training.checkpoint import save_checkpoint
 
 from .helpers import randomize_
-from .test_scripts import BPE_MODEL, TINY_MODEL, exact_fbank_manifest, hypotheses, load_script
+from .test_scripts import BPE_MODEL, TINY_MODEL, exact_fbank_manifest, hypotheses
+from .test_scripts import run as run_with_tiny_model
 
 HEADS = (
     "--use-ctc 1 --use-attention-decoder 1 --attention-decoder-reverse-weight 0.3 --attention-decoder-num-layers 1 "
@@ -52,8 +53,8 @@ def heads_exp_dir(in_prepared_dir: None, tmp_path: Path) -> Path:
 
 
 def run(script: str, exp_dir: Path, *options: str) -> None:
-    common = ["--epoch", "2", "--avg", "1", "--exp-dir", str(exp_dir), "--bpe-model", BPE_MODEL, "--num-threads", "1"]
-    load_script(script).main(common + TINY_MODEL + HEADS + list(options))
+    """test_scripts.run with the head options of tiny_model_with_heads."""
+    run_with_tiny_model(script, exp_dir, *HEADS, *options)
 
 
 def test_every_ctc_method_and_the_transducer_search_decode_a_model_with_all_heads(heads_exp_dir: Path) -> None:
