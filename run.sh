@@ -69,22 +69,11 @@ if (( stage <= 5 )); then
 fi
 
 if (( synthetic )); then
-  model_options=(
-    --num-encoder-layers 1,1,1,1,1 --feedforward-dims 256,256,256,256,256 --nhead 4,4,4,4,4
-    --encoder-dims 128,128,128,128,128 --attention-dims 64,64,64,64,64 --encoder-unmasked-dims 128,128,128,128,128
-    --decoder-dim 128 --joiner-dim 128
-  )
-  num_epochs=2
-  # Two processes of one thread each (DDP over gloo), 20 s of audio each per batch: 1.45x the throughput of one
-  # process with two threads at the same 40 s per update (docs/BENCHMARKS.md). --am-scale 0.1 (the encoder-only
-  # term of the simple loss) makes the encoder learn the tokens and their timing sooner: 11.6 / 33.1 greedy WER
-  # against 17.2 / 38.9 without it, same training otherwise.
-  train_options=(
-    --world-size 2 --num-threads 1 --am-scale 0.1
-    --num-epochs $num_epochs --max-duration 20 --full-libri 0 --enable-musan 0 --enable-spec-aug 0
-    --model-warmup-batches 300 --warm-step 300 --lr-batches 2000 --lr-epochs 2
-    --valid-interval 500 --save-every-n 500 --average-period 50 --log-interval 50 --num-workers 1
-  )
+  # shellcheck source=egs/librispeech/ASR/local/demo_options.sh
+  source local/demo_options.sh
+  model_options=("${demo_model_options[@]}")
+  num_epochs=$demo_num_epochs
+  train_options=("${demo_train_options[@]}")
   avg=1
   decode_streams=50
 else

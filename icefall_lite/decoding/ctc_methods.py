@@ -10,6 +10,7 @@ Usage::
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass
 from typing import List, Tuple
 
@@ -38,6 +39,38 @@ class CtcSearchOptions:
     nbest_scale: float = 0.5
     ctc_weight: float = 0.3
     reverse_weight: float = 0.0
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> "CtcSearchOptions":
+        """From --beam-size and, where the script has them, the options of ``add_rescoring_arguments``."""
+        defaults = cls()
+        return cls(
+            args.beam_size,
+            getattr(args, "nbest_scale", defaults.nbest_scale),
+            getattr(args, "ctc_weight", defaults.ctc_weight),
+            getattr(args, "attention_decoder_reverse_weight", defaults.reverse_weight),
+        )
+
+
+def add_rescoring_arguments(group: argparse._ActionsContainer, reverse_weight_option: bool) -> None:
+    """--nbest-scale and --ctc-weight, and --attention-decoder-reverse-weight unless the script's model options
+    already have it (the option then both builds the right-to-left decoder and weighs its score)."""
+    defaults = CtcSearchOptions()
+    group.add_argument(
+        "--nbest-scale", type=float, default=defaults.nbest_scale,
+        help="attention-decoder-rescoring-no-ngram: scale of the log-probabilities the n-best is drawn from "
+        f"(default {defaults.nbest_scale})",
+    )
+    group.add_argument(
+        "--ctc-weight", type=float, default=defaults.ctc_weight,
+        help=f"rescoring: weight of the CTC score beside the attention decoders' (default {defaults.ctc_weight})",
+    )
+    if reverse_weight_option:
+        group.add_argument(
+            "--attention-decoder-reverse-weight", type=float, default=defaults.reverse_weight,
+            help="rescoring: weight of the right-to-left decoder's score against the left-to-right one's "
+            f"(default {defaults.reverse_weight}; > 0 needs a model trained with it)",
+        )
 
 
 @dataclass

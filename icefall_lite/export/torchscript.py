@@ -1,4 +1,5 @@
-"""TorchScript versions of the transducer: one scripted module (``cpu_jit.pt``) or three traced ones.
+"""TorchScript versions of the model: one scripted module (``cpu_jit.pt``, with every head the model has) or
+three traced ones (the transducer).
 
 ``cpu_jit.pt`` (``export.py --jit 1``) needs only torch to run::
 
@@ -7,6 +8,8 @@
     out, out_lens, states = model.encoder(chunk, chunk_lens, states)  # chunk: (1, decode_chunk_len + 7, 80)
     decoder_out = model.decoder(torch.tensor([[-1, 0]]), need_pad=False)  # (1, 1, decoder_dim)
     logits = model.joiner(out[:, :1], decoder_out)                        # (1, 1, vocab_size)
+    log_probs = model.ctc_output(out)                                     # with --use-ctc 1: (1, T', vocab_size)
+    scores = model.attention_decoder.sequence_log_probs(out, out_lens, [[5, 9]])  # --use-attention-decoder 1: (1,)
 
 Its ``encoder.forward`` is the streaming forward (``Zipformer.streaming_forward``); the whole-utterance masked
 forward stays available as ``encoder.non_streaming_forward``. ``encoder.decode_chunk_len`` and
@@ -26,7 +29,7 @@ from typing import Iterator, List, Tuple
 import torch
 from torch import Tensor, nn
 
-from icefall_lite.export.inputs import feature_chunks
+from icefall_lite.export.inputs import feature_chunks, pad_batch, wave_features
 from icefall_lite.model.decoder import Decoder
 from icefall_lite.model.encoder_state import stack_states
 from icefall_lite.model.joiner import Joiner
@@ -69,14 +72,20 @@ class StreamingEncoder(nn.Module):
         return self.encoder(x, x_lens)
 
 
+DECODING_HEADS = ("decoder", "joiner", "ctc_output", "attention_decoder", "reverse_attention_decoder")
+
+
 class JitTransducer(nn.Module):
-    """The parts of a ``Transducer`` that decoding uses: streaming encoder, decoder and joiner (no losses)."""
+    """The parts of a ``Transducer`` that decoding uses: the streaming encoder and whichever of the heads the
+    model has (``decoder`` and ``joiner``, ``ctc_output``, ``attention_decoder``, ``reverse_attention_decoder``;
+    their losses stay behind)."""
 
     def __init__(self, model: Transducer) -> None:
         super().__init__()
         self.encoder = StreamingEncoder(model.encoder)
-        self.decoder = model.decoder
-        self.joiner = model.joiner
+        for name in DECODING_HEADS:
+            if hasattr(model, name):
+                setattr(self, name, getattr(model, name))
 
 
 def script_transducer(model: Transducer) -> torch.jit.ScriptModule:
@@ -91,6 +100,18 @@ def load_script_module(path: Path) -> torch.jit.ScriptModule:
     if not Path(path).is_file():
         raise FileNotFoundError(f"TorchScript file {path} does not exist (write it with export.py --jit 1)")
     return torch.jit.load(str(path), map_location="cpu")
+
+
+def transcribe_waves(path: Path, sound_files: List[Path]) -> Tuple[nn.Module, Tensor, Tensor]:
+    """Load ``cpu_jit.pt`` and run its streaming encoder over the wave files, chunk by chunk: the module and
+    the padded encoder output (N, T', encoder_dim) with its (N,) lengths."""
+    model = load_script_module(path)
+    features = wave_features(sound_files, model.encoder.decode_chunk_len)
+    # TorchScript's profiling executor re-optimizes the encoder over its first calls (about 1.5 s each on 2
+    # threads, 10 calls); for a few files plain interpretation is much faster.
+    with torch.jit.optimized_execution(False):
+        encoder_out, encoder_lens = pad_batch([encode_in_chunks(model.encoder, f) for f in features])
+    return model, encoder_out, encoder_lens
 
 
 def encode_in_chunks(encoder: nn.Module, features: Tensor) -> Tensor:

@@ -31,16 +31,20 @@ def reverse_tokens(y: List[List[int]]) -> List[List[int]]:
     return [list(reversed(tokens)) for tokens in y]
 
 
-def decoder_input_and_target(y: List[List[int]], device: torch.device) -> Tuple[Tensor, Tensor]:
-    """Token lists -> input [sos] + y (N, L) padded with eos and target y + [eos] (N, L) padded with IGNORE_ID,
+def decoder_input_and_target(
+    y: List[List[int]], device: torch.device, sos_eos: int = SOS_EOS_ID, ignore: int = IGNORE_ID
+) -> Tuple[Tensor, Tensor]:
+    """Token lists -> input [sos] + y (N, L) padded with eos and target y + [eos] (N, L) padded with `ignore`,
     L = longest + 1. (Padding needs no mask in the decoder: it comes after every real token, and causal attention
-    keeps it out of their outputs.)"""
-    width = max(len(tokens) for tokens in y) + 1
-    inputs = torch.full((len(y), width), SOS_EOS_ID, dtype=torch.int64)
-    targets = torch.full((len(y), width), IGNORE_ID, dtype=torch.int64)
+    keeps it out of their outputs.) TorchScript-compatible: cpu_jit.pt's attention decoders call it."""
+    width = 1
+    for tokens in y:
+        width = max(width, len(tokens) + 1)
+    inputs = torch.full((len(y), width), sos_eos, dtype=torch.int64)
+    targets = torch.full((len(y), width), ignore, dtype=torch.int64)
     for i, tokens in enumerate(y):
         inputs[i, 1 : len(tokens) + 1] = torch.tensor(tokens, dtype=torch.int64)
-        targets[i, : len(tokens) + 1] = torch.tensor(tokens + [SOS_EOS_ID], dtype=torch.int64)
+        targets[i, : len(tokens) + 1] = torch.tensor(tokens + [sos_eos], dtype=torch.int64)
     return inputs.to(device), targets.to(device)
 
 
@@ -109,6 +113,7 @@ class AttentionDecoder(nn.Module):
     def __init__(self, vocab_size: int, memory_dim: int, config: AttentionDecoderConfig) -> None:
         super().__init__()
         self.config = config
+        self.dim = config.dim
         self.embedding = nn.Embedding(vocab_size, config.dim)
         self.layers = nn.ModuleList(DecoderLayer(config, memory_dim) for _ in range(config.num_layers))
         self.final_norm = nn.LayerNorm(config.dim)
@@ -129,7 +134,7 @@ class AttentionDecoder(nn.Module):
         self_allowed = causal.view(1, 1, length, length)
         frames = torch.arange(memory.shape[1], device=device).view(1, 1, 1, -1)
         memory_allowed = frames < memory_lens.view(-1, 1, 1, 1)
-        x = self.embedding(tokens) * math.sqrt(self.config.dim) + sinusoidal_positions(length, self.config.dim, device)
+        x = self.embedding(tokens) * math.sqrt(self.dim) + sinusoidal_positions(length, self.dim, device)
         for layer in self.layers:
             x = layer(x, memory, self_allowed, memory_allowed)
         return self.output(self.final_norm(x))
@@ -144,6 +149,7 @@ class AttentionDecoder(nn.Module):
                 label_smoothing=self.config.label_smoothing, reduction="sum",
             )
 
+    @torch.jit.export
     def sequence_log_probs(self, memory: Tensor, memory_lens: Tensor, y: List[List[int]]) -> Tensor:
         """log p(y + [eos] | memory) per sequence (no label smoothing): (N,) float, for rescoring n-best lists.
 
@@ -152,4 +158,4 @@ class AttentionDecoder(nn.Module):
         inputs, targets = decoder_input_and_target(y, memory.device)
         log_probs = self(memory, memory_lens, inputs).float().log_softmax(dim=-1)
         picked = log_probs.gather(2, targets.clamp(min=0).unsqueeze(2)).squeeze(2)
-        return picked.masked_fill(targets == IGNORE_ID, 0.0).sum(dim=1)
+        return picked.masked_fill(targets < 0, 0.0).sum(dim=1)

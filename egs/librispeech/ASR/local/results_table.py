@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Print (and write to EXP_DIR/RESULTS.md) the table of WERs and real-time factors of every decoding run of an
-experiment: decode.py (simulated streaming), streaming_decode.py (real streaming) and sherpa-onnx.
+experiment: decode.py (simulated streaming), ctc_decode.py, streaming_decode.py (real streaming) and sherpa-onnx.
 
 Usage (from egs/librispeech/ASR):
   ./local/results_table.py --exp-dir pruned_transducer_stateless7_streaming/exp
@@ -15,6 +15,10 @@ RESULT_DIRS = [
     ("simulated streaming (decode.py)", "greedy_search"),
     ("simulated streaming (decode.py)", "modified_beam_search"),
     ("simulated streaming (decode.py)", "fast_beam_search"),
+    ("CTC, simulated streaming (ctc_decode.py)", "ctc-greedy-search"),
+    ("CTC, simulated streaming (ctc_decode.py)", "ctc-prefix-beam-search"),
+    ("CTC + attention rescoring (ctc_decode.py)", "ctc-prefix-beam-search-attention-decoder-rescoring"),
+    ("CTC + attention rescoring (ctc_decode.py)", "attention-decoder-rescoring-no-ngram"),
     ("real streaming (streaming_decode.py)", "streaming/greedy_search"),
     ("real streaming (streaming_decode.py)", "streaming/modified_beam_search"),
     ("real streaming (streaming_decode.py)", "streaming/fast_beam_search"),

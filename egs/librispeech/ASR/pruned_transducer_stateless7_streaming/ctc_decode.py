@@ -23,7 +23,9 @@ from typing import List, Optional, Tuple
 
 from icefall_lite.data.datamodule import LibriSpeechAsrDataModule
 from icefall_lite.decoding.checkpoint_selection import add_checkpoint_arguments, checkpoint_suffix
-from icefall_lite.decoding.ctc_methods import CTC_DECODING_METHODS, RESCORING_METHODS, CtcSearchOptions, make_ctc_search
+from icefall_lite.decoding.ctc_methods import (
+    CTC_DECODING_METHODS, RESCORING_METHODS, CtcSearchOptions, add_rescoring_arguments, make_ctc_search,
+)
 from icefall_lite.decoding.options import add_common_decoding_arguments, run_script
 from icefall_lite.decoding.simulated import decode_test_sets
 from icefall_lite.model.options import add_model_arguments
@@ -41,14 +43,7 @@ def get_parser() -> argparse.ArgumentParser:
     group.add_argument(
         "--beam-size", type=int, default=4, help="prefixes kept by the prefix beam search, and the n-best size (default 4)"
     )
-    group.add_argument(
-        "--nbest-scale", type=float, default=0.5,
-        help="attention-decoder-rescoring-no-ngram: scale of the log-probabilities the n-best is drawn from (default 0.5)",
-    )
-    group.add_argument(
-        "--ctc-weight", type=float, default=0.3,
-        help="rescoring: weight of the CTC score beside the attention decoders' (default 0.3)",
-    )
+    add_rescoring_arguments(group, reverse_weight_option=False)
     add_model_arguments(parser)
     LibriSpeechAsrDataModule.add_arguments(parser)
     return parser
@@ -75,7 +70,7 @@ def result_key_and_suffix(args: argparse.Namespace) -> Tuple[str, str]:
 def main(argv: Optional[List[str]] = None) -> None:
     args = get_parser().parse_args(argv)
     key, suffix = result_key_and_suffix(args)
-    options = CtcSearchOptions(args.beam_size, args.nbest_scale, args.ctc_weight, args.attention_decoder_reverse_weight)
+    options = CtcSearchOptions.from_args(args)
     decode_test_sets(args, key, suffix, lambda model, sp: make_ctc_search(args.decoding_method, model, options))
 
 

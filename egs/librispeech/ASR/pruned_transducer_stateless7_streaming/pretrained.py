@@ -7,7 +7,8 @@ Usage (from egs/librispeech/ASR):
       --checkpoint pruned_transducer_stateless7_streaming/exp/pretrained.pt \\
       --tokens data/lang_bpe_500/tokens.txt --method greedy_search --decode-chunk-len 32 foo.wav bar.wav
 
-The model options must be those the checkpoint was trained with. Files must be 16 kHz mono; each gets the
+The model options must be those the checkpoint was trained with; a model with a CTC head (and attention
+decoder) also decodes with --method ctc-greedy-search, ctc-prefix-beam-search and the rescoring methods. Files must be 16 kHz mono; each gets the
 training fbank and log(1e-10) tail padding up to a whole number of chunks, so that jit_pretrained.py and
 onnx_pretrained.py (chunk by chunk) see the same frames. Prints one "file: text" line per file.
 """
@@ -29,7 +30,7 @@ from icefall_lite.training.checkpoint import load_checkpoint
 def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", type=Path, required=True, help="checkpoint with a 'model' entry (pretrained.pt)")
-    add_search_arguments(parser)
+    add_search_arguments(parser, reverse_weight_option=False)
     add_model_arguments(parser)
     return parser
 
