@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Installs everything icefall_lite needs on a fresh Debian machine (run as root, or with sudo available).
+# Installs what icefall_lite needs and is missing: Debian's espeak-ng and sox, and requirements.txt's pinned
+# Python packages (into REPO/.venv where the system Python is externally managed). run.sh and test.sh do the
+# same check first, so calling this yourself is optional. Fast when everything is present.
 set -euo pipefail
-cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")"
-sudo_if_needed() { if [[ $(id -u) == 0 ]]; then "$@"; else sudo "$@"; fi; }
-sudo_if_needed apt-get update -qq
-sudo_if_needed apt-get install -y --no-install-recommends espeak-ng sox
-python3 -m pip install -r requirements.txt
+repo_root=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)
+log() { echo "$(date '+%Y-%m-%d %H:%M:%S') (install.sh) $*"; }
+# shellcheck source=icefall_lite/shell/environment.sh
+source "$repo_root/icefall_lite/shell/environment.sh"
+ensure_environment "$repo_root"
+log "everything is installed (python: $python)"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The main job: prepare the data, train a streaming Zipformer transducer, decode the test sets (simulated and
-# real streaming, greedy and modified beam search), export to ONNX, decode with sherpa-onnx, and print the table
-# of WERs and real-time factors. Every stage skips work that is already done.
+# The main job: install whatever is missing (as install.sh), prepare the data, train a streaming Zipformer
+# transducer, decode the test sets (simulated and real streaming, greedy and modified beam search), export to
+# ONNX, decode with sherpa-onnx, and print the table of WERs and real-time factors. Every stage skips work that
+# is already done.
 #
 #   ./run.sh [--stage 0] [--stop-stage 10] [--dl-dir download] [--synthetic-hours 5] [--nj 2]
 #
@@ -50,6 +51,9 @@ while (( $# > 0 )); do
 done
 [[ "$stage" =~ ^[0-9]+$ && "$stop_stage" =~ ^[0-9]+$ ]] || die "--stage and --stop-stage expect integers"
 (( stage <= stop_stage && stop_stage <= max_stage )) || die "need --stage <= --stop-stage <= $max_stage"
+# shellcheck source=icefall_lite/shell/environment.sh
+source "$repo_root/icefall_lite/shell/environment.sh"
+ensure_environment "$repo_root"
 cd "$repo_root/egs/librispeech/ASR"
 
 # Stage 0 synthesizes the corpus unless DL_DIR/LibriSpeech exists. The synthetic corpus gets the small demo
