@@ -3,10 +3,13 @@
 # Where the system Python refuses pip (PEP 668, Debian 12 / Ubuntu 23.04 and later), they go into a virtual
 # environment REPO/.venv, which is then used from here on (and by every script started from the caller: PATH).
 #
-# Sourced by install.sh, run.sh and test.sh:   ensure_environment "$repo_root"
+# Sourced by install.sh, run.sh and test.sh:   ensure_environment "$repo_root" [test]
+# ("test" adds what only the tests need: Debian's chromium and chromium-driver for the browser test.)
 # Needs a `log` function. $PYTHON picks the interpreter (default python3).
 
-readonly required_commands=(espeak-ng sox)  # each comes in the Debian package of the same name
+# command:Debian package
+readonly required_commands=(espeak-ng:espeak-ng sox:sox)
+readonly test_commands=(chromium:chromium chromedriver:chromium-driver)
 
 # The Debian packages (apt-get install) given as arguments, as root or through passwordless sudo; otherwise a
 # message naming them.
@@ -25,10 +28,11 @@ install_system_packages() {
   "${runner[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@"
 }
 
+# The Debian packages of the commands given as command:package arguments that are not on PATH, installed.
 ensure_system_packages() {
-  local missing=() command
-  for command in "${required_commands[@]}"; do
-    command -v "$command" >/dev/null 2>&1 || missing+=("$command")
+  local missing=() entry
+  for entry in "$@"; do
+    command -v "${entry%%:*}" >/dev/null 2>&1 || missing+=("${entry#*:}")
   done
   (( ${#missing[@]} == 0 )) || install_system_packages "${missing[@]}"
 }
@@ -45,10 +49,12 @@ create_virtual_environment() {
 }
 
 ensure_environment() {
-  local repo_root=$1
+  local repo_root=$1 purpose=${2:-run}
+  local commands=("${required_commands[@]}")
+  [[ $purpose != test ]] || commands+=("${test_commands[@]}")
   local venv=$repo_root/.venv checker=$repo_root/icefall_lite/shell/check_requirements.py problems
   python=${PYTHON:-python3}
-  ensure_system_packages || return 1
+  ensure_system_packages "${commands[@]}" || return 1
   if [[ ! -x $venv/bin/python3 ]] && "$python" "$checker" --externally-managed; then
     create_virtual_environment "$venv" || return 1
   fi
