@@ -15,6 +15,10 @@ when unpickled. Hence everything saved from outside torch (`params` and the samp
 dicts of these; paths become str, dataclasses and argparse.Namespace become dicts, numpy scalars become Python
 numbers, and anything else raises TypeError naming where it was found.
 
+icefall's own checkpoints (its pretrained.pt, epoch-N.pt, checkpoint-N.pt) load too: the one class besides
+those they pickle, `pathlib.PosixPath` (the options' paths), is allowed (a path holds no code), and their
+"model" and "model_avg" come back in our layout (`icefall_format`).
+
 Usage::
 
     save_checkpoint(exp_dir / "epoch-3.pt", model, model_avg, optimizer, scheduler, scaler, sampler,
@@ -31,12 +35,14 @@ import pickle
 import re
 import shutil
 import uuid
-from pathlib import Path
+from pathlib import Path, PosixPath
 from typing import Any, BinaryIO, Callable, Dict, List, Mapping, Optional, Protocol, Union
 
 import numpy
 import torch
 from torch import nn
+
+from icefall_lite.training.icefall_format import from_icefall_state_dict, is_icefall_state_dict
 
 logger = logging.getLogger(__name__)
 
@@ -216,7 +222,8 @@ def read_checkpoint(filename: PathLike, device: Union[str, torch.device] = "cpu"
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
     try:
-        checkpoint = torch.load(path, map_location=device, weights_only=True)
+        with torch.serialization.safe_globals([PosixPath]):
+            checkpoint = torch.load(path, map_location=device, weights_only=True)
     except pickle.UnpicklingError as error:
         if "weights only load failed" not in str(error).lower():
             raise CheckpointError(f"checkpoint {path} is corrupt: {error}") from error
@@ -228,6 +235,16 @@ def read_checkpoint(filename: PathLike, device: Union[str, torch.device] = "cpu"
         raise CheckpointError(f"checkpoint {path} is truncated or corrupt: {type(error).__name__}: {error}") from error
     if not isinstance(checkpoint, dict):
         raise CheckpointError(f"checkpoint {path} holds a {type(checkpoint).__name__}, expected a dict")
+    return _in_our_layout(checkpoint, path)
+
+
+def _in_our_layout(checkpoint: Dict[str, Any], path: Path) -> Dict[str, Any]:
+    """The checkpoint with icefall-layout "model" / "model_avg" state dicts converted to ours."""
+    for key in ("model", "model_avg"):
+        state = checkpoint.get(key)
+        if isinstance(state, dict) and is_icefall_state_dict(state):
+            logger.info(f"{path}: {key!r} is in icefall's layout; converted")
+            checkpoint[key] = from_icefall_state_dict(state)
     return checkpoint
 
 
