@@ -41,6 +41,7 @@ from torch.utils.data import DataLoader
 from icefall_lite.cli import positive_float, positive_int, str2bool
 from icefall_lite.data.features import make_fbank
 
+DEV_SUBSETS = ("dev-clean", "dev-other")
 TRAIN_SUBSETS = ("train-clean-100", "train-clean-360", "train-other-500")
 INPUT_STRATEGIES = ("PrecomputedFeatures", "AudioSamples")
 FRAME_SHIFT_SECONDS = 0.01
@@ -272,6 +273,15 @@ class LibriSpeechAsrDataModule:
 
     def dev_clean_cuts(self) -> CutSet:
         return self._cuts("dev-clean")
+
+    def valid_cuts(self) -> CutSet:
+        """dev-clean + dev-other, or whichever of the two was prepared (a corpus from a Hugging Face dataset may
+        have one validation split)."""
+        available = [s for s in DEV_SUBSETS if (self.config.manifest_dir / f"librispeech_cuts_{s}.jsonl.gz").is_file()]
+        if len(available) == 1:
+            logging.info(f"Validating on {available[0]} alone (no {set(DEV_SUBSETS) - set(available)} cuts)")
+            return self._cuts(available[0])
+        return self.dev_clean_cuts() + self.dev_other_cuts()
 
     def dev_other_cuts(self) -> CutSet:
         return self._cuts("dev-other")

@@ -3,10 +3,13 @@
 #
 #   ./prepare.sh [--stage 0] [--stop-stage 5] [--dl-dir download] [--vocab-size 500]
 #                [--synthetic-hours 5] [--nj 2] [--download 0]
+#                [--hf-dataset DIR [--hf-audio-column audio] [--hf-text-column text]
+#                 [--hf-sampling-rate-column sampling_rate] [--hf-split-map train=train-clean-100,...]]
 #
 # Stages:
 #   0  corpus: DL_DIR/LibriSpeech if it exists (with --download 1, fetched first with lhotse's downloaders,
-#      MUSAN too); otherwise a LibriSpeech-format corpus synthesized with espeak-ng
+#      MUSAN too); else with --hf-dataset, that Hugging Face dataset's splits written in LibriSpeech's layout
+#      (local/import_hf_dataset.py; needs `datasets`); otherwise a LibriSpeech-format corpus synthesized with espeak-ng
 #   1  lhotse manifests of LibriSpeech          -> data/manifests/librispeech_{recordings,supervisions}_*.jsonl.gz
 #   2  noise manifests: DL_DIR/musan, or a synthesized noise set -> data/manifests/musan_recordings_*.jsonl.gz
 #   3  fbank (80-dim, lilcom; speed 0.9/1.1 on train) -> data/fbank/librispeech_cuts_{subset}.jsonl.gz
@@ -28,6 +31,8 @@ synthetic_hours=5
 nj=2
 download=0
 seed=0
+hf_dataset=
+hf_options=()
 readonly max_stage=5
 readonly system_packages="espeak-ng sox"
 readonly install_command="apt-get install -y --no-install-recommends $system_packages"
@@ -55,7 +60,9 @@ while (( $# > 0 )); do
     --nj) nj=$value ;;
     --download) download=$value ;;
     --seed) seed=$value ;;
-    *) die "unknown option '$option'. Options: --stage --stop-stage --dl-dir --vocab-size --synthetic-hours --nj --download --seed" ;;
+    --hf-dataset|--hf_dataset) hf_dataset=$value ;;
+    --hf-audio-column|--hf-text-column|--hf-sampling-rate-column|--hf-split-map) hf_options+=("$option" "$value") ;;
+    *) die "unknown option '$option'. Options: --stage --stop-stage --dl-dir --vocab-size --synthetic-hours --nj --download --seed --hf-dataset --hf-audio-column --hf-text-column --hf-sampling-rate-column --hf-split-map" ;;
   esac
   shift 2
 done
@@ -83,6 +90,9 @@ if run_stage 0; then
   fi
   if [[ -d "$corpus_dir" ]]; then
     log "Using the corpus in $corpus_dir"
+  elif [[ -n "$hf_dataset" ]]; then
+    log "Writing the Hugging Face dataset $hf_dataset as a LibriSpeech-format corpus in $corpus_dir"
+    python3 "$local_dir/import_hf_dataset.py" --hf-dataset "$hf_dataset" --out-dir "$corpus_dir" "${hf_options[@]}"
   else
     for program in $system_packages; do
       command -v "$program" >/dev/null || die "'$program' is not installed. Install the system packages with: $install_command"

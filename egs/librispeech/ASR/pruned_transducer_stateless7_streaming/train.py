@@ -61,7 +61,7 @@ def run(context: DistributedContext, args: argparse.Namespace) -> None:
     epoch_audio_seconds = sum(cut.duration for cut in train_cuts.filter(counting_filter))
     logging.info(f"{counting_filter.summary()}; {epoch_audio_seconds / 3600:.2f} h of training audio per epoch")
     train_cuts = train_cuts.filter(TrainCutFilter(sp))
-    valid_cuts = data.dev_clean_cuts() + data.dev_other_cuts()
+    valid_cuts = data.valid_cuts()
 
     trainer = Trainer(model, AsrObjective(sp, config, model.config), config, context, params={"args": vars(args)})
     trainer.resume_if_requested()
