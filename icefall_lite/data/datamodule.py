@@ -20,7 +20,7 @@ import dataclasses
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import sentencepiece as spm
 import torch
@@ -30,10 +30,12 @@ from lhotse.dataset import (
     CutConcatenate,
     CutMix,
     DynamicBucketingSampler,
+    IterableDatasetWrapper,
     K2SpeechRecognitionDataset,
     SimpleCutSampler,
     SpecAugment,
 )
+from lhotse.dataset.dataloading import make_worker_init_fn
 from lhotse.dataset.input_strategies import AudioSamples, BatchIO, OnTheFlyFeatures, PrecomputedFeatures
 from lhotse.utils import compute_num_frames
 from torch.utils.data import DataLoader
@@ -46,6 +48,7 @@ TRAIN_SUBSETS = ("train-clean-100", "train-clean-360", "train-other-500")
 INPUT_STRATEGIES = ("PrecomputedFeatures", "AudioSamples")
 FRAME_SHIFT_SECONDS = 0.01
 EVAL_NUM_BUCKETS = 10
+SHAR_CONSUMED = "shar_batches_consumed"
 
 
 @dataclass
@@ -69,6 +72,7 @@ class AsrDataConfig:
     spec_aug_time_warp_factor: int = 80
     enable_musan: bool = True
     input_strategy: str = "PrecomputedFeatures"
+    shar_dir: Optional[Path] = None
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> "AsrDataConfig":
@@ -143,6 +147,50 @@ class _SeedWorkers:
         torch.manual_seed(self.seed + worker_id)
 
 
+def shar_cut_shards(shar_dir: Path) -> List[Path]:
+    """The cut shards (cuts.NNNNNN.jsonl.gz) of a Shar directory."""
+    return sorted(Path(shar_dir).glob("cuts.*.jsonl*"))
+
+
+def check_shar_shards(shar_dir: Optional[Path], readers: int) -> None:
+    """FileNotFoundError / ValueError unless `shar_dir` holds at least `readers` (ranks x workers) shards: with
+    fewer, a reader would get none."""
+    if shar_dir is None or not Path(shar_dir).is_dir():
+        raise FileNotFoundError(f"--shar-dir {shar_dir} is not a directory (write it with local/export_shar.py)")
+    num_shards = len(shar_cut_shards(shar_dir))
+    if num_shards < readers:
+        raise ValueError(
+            f"--shar-dir {shar_dir} has {num_shards} shards, fewer than the {readers} readers (ranks x DataLoader "
+            "workers) that each need one: export with a smaller --shard-size, or use fewer workers"
+        )
+
+
+def shar_duration(shar_dir: Path, cut_filter: Callable[[Cut], bool]) -> float:
+    """Seconds of audio in the Shar directory's cuts that pass `cut_filter` (reads the cut shards only)."""
+    cuts = CutSet.from_shar(fields={"cuts": shar_cut_shards(shar_dir)})
+    return sum(cut.duration for cut in cuts.filter(cut_filter))
+
+
+class SharBatches:
+    """One epoch of training batches read from Shar shards, resumable by count: the first `skip` batches (those a
+    checkpoint says were consumed) are read and dropped, the order being the same for the same epoch and seed."""
+
+    def __init__(self, loader: DataLoader, skip: int = 0) -> None:
+        self.loader = loader
+        self.skip = skip
+
+    def __iter__(self) -> Iterator[Dict[str, Any]]:
+        batches = iter(self.loader)
+        for _ in range(self.skip):
+            if next(batches, None) is None:
+                return
+        yield from batches
+
+    def resume_state(self, batches_consumed: int) -> Dict[str, Any]:
+        """What a checkpoint stores to continue after `batches_consumed` batches of this epoch."""
+        return {SHAR_CONSUMED: batches_consumed}
+
+
 class LibriSpeechAsrDataModule:
     """Cut manifests and DataLoaders of the LibriSpeech recipe (real or synthetic corpus)."""
 
@@ -170,6 +218,11 @@ class LibriSpeechAsrDataModule:
         _add_option(group, "enable_spec_aug", str2bool, "SpecAugment the training features")
         _add_option(group, "spec_aug_time_warp_factor", int, "SpecAugment time warp factor (< 1 disables)")
         _add_option(group, "enable_musan", str2bool, "mix noise from musan_cuts.jsonl.gz into training cuts")
+        group.add_argument(
+            "--shar-dir", type=Path, default=None,
+            help="train from the lhotse Shar shards in this directory (local/export_shar.py), read lazily: ranks and "
+            "DataLoader workers read disjoint shards, reshuffled each epoch (default: the cut manifests)",
+        )
         group.add_argument(
             "--input-strategy",
             choices=INPUT_STRATEGIES,
@@ -215,34 +268,54 @@ class LibriSpeechAsrDataModule:
             worker_init_fn=_SeedWorkers(seed),
         )
 
+    def _train_dataset(self) -> K2SpeechRecognitionDataset:
+        return K2SpeechRecognitionDataset(
+            input_strategy=self._input_strategy(),
+            cut_transforms=self._train_transforms(),
+            input_transforms=self._spec_augment(),
+            return_cuts=self.config.return_cuts,
+        )
+
+    def _train_sampler(self, cuts: CutSet, seed: int, **distributed: int) -> Any:
+        """The bucketing (or simple) training sampler; `distributed` overrides its world_size and rank."""
+        config = self.config
+        if config.bucketing_sampler:
+            return DynamicBucketingSampler(
+                cuts, max_duration=config.max_duration, shuffle=config.shuffle, num_buckets=config.num_buckets,
+                buffer_size=config.num_buckets * 2000, drop_last=config.drop_last, seed=seed, **distributed,
+            )
+        return SimpleCutSampler(
+            cuts, max_duration=config.max_duration, shuffle=config.shuffle, drop_last=config.drop_last, seed=seed,
+            **distributed,
+        )
+
     def train_dataloaders(
         self, cuts: CutSet, sampler_state_dict: Optional[Dict[str, Any]] = None, seed: int = 42
     ) -> DataLoader:
         """Shuffled, bucketed, augmented training batches; `sampler_state_dict` resumes mid-epoch."""
-        config = self.config
-        dataset = K2SpeechRecognitionDataset(
-            input_strategy=self._input_strategy(),
-            cut_transforms=self._train_transforms(),
-            input_transforms=self._spec_augment(),
-            return_cuts=config.return_cuts,
-        )
-        if config.bucketing_sampler:
-            sampler: Any = DynamicBucketingSampler(
-                cuts,
-                max_duration=config.max_duration,
-                shuffle=config.shuffle,
-                num_buckets=config.num_buckets,
-                buffer_size=config.num_buckets * 2000,
-                drop_last=config.drop_last,
-                seed=seed,
-            )
-        else:
-            sampler = SimpleCutSampler(
-                cuts, max_duration=config.max_duration, shuffle=config.shuffle, drop_last=config.drop_last, seed=seed
-            )
+        sampler = self._train_sampler(cuts, seed)
         if sampler_state_dict is not None:
             sampler.load_state_dict(sampler_state_dict)
-        return self._dataloader(dataset, sampler, config.num_workers, seed)
+        return self._dataloader(self._train_dataset(), sampler, self.config.num_workers, seed)
+
+    def shar_train_batches(
+        self, cut_filter: Callable[[Cut], bool], epoch: int, rank: int, world_size: int,
+        resume_state: Optional[Dict[str, Any]] = None, seed: int = 42,
+    ) -> SharBatches:
+        """Training batches of one epoch from --shar-dir: this rank's share of the shards (shuffled with the
+        epoch), split again between the DataLoader workers, each bucketing its own cuts by duration."""
+        shar_dir = self.config.shar_dir
+        check_shar_shards(shar_dir, world_size * max(self.config.num_workers, 1))
+        cuts = CutSet.from_shar(
+            in_dir=shar_dir, split_for_dataloading=True, shuffle_shards=self.config.shuffle, stateful_shuffle=False,
+            seed=seed + epoch,
+        ).filter(cut_filter)
+        sampler = self._train_sampler(cuts, seed + epoch, world_size=1, rank=0)
+        loader = DataLoader(
+            IterableDatasetWrapper(self._train_dataset(), sampler), batch_size=None,
+            num_workers=self.config.num_workers, worker_init_fn=make_worker_init_fn(rank, world_size, seed=seed),
+        )
+        return SharBatches(loader, skip=(resume_state or {}).get(SHAR_CONSUMED, 0))
 
     def eval_dataloaders(self, cuts: CutSet) -> DataLoader:
         """Unshuffled, unaugmented batches for validation and decoding."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Iterator, Optional
 
 import torch
 import torch.distributed as dist
@@ -110,6 +110,22 @@ def all_ranks_agree(flag: bool, context: DistributedContext) -> bool:
     value = torch.tensor([1.0 if flag else 0.0], device=context.device)
     dist.all_reduce(value, op=dist.ReduceOp.MIN)
     return bool(value.item() > 0)
+
+
+def iter_until_all_ranks_done(items: Iterable[Any], context: DistributedContext) -> Iterator[Optional[Any]]:
+    """This rank's items, then None, until every rank's items have run out (one all-reduce per step), so that
+    all ranks make the same number of steps however many items each has."""
+    iterator = iter(items)
+    while True:
+        item = next(iterator, None)
+        if context.is_distributed:
+            has_item = torch.tensor([0.0 if item is None else 1.0], device=context.device)
+            dist.all_reduce(has_item, op=dist.ReduceOp.MAX)
+            if has_item.item() == 0:
+                return
+        elif item is None:
+            return
+        yield item
 
 
 def sum_over_ranks(values: torch.Tensor, context: DistributedContext) -> torch.Tensor:

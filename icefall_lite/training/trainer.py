@@ -24,7 +24,7 @@ import time
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
 
 import torch
 from lhotse import CutSet
@@ -45,7 +45,9 @@ from icefall_lite.training.checkpoint import (
     save_checkpoint,
     to_checkpoint_primitives,
 )
-from icefall_lite.training.distributed import DistributedContext, all_ranks_agree, sum_over_ranks
+from icefall_lite.training.distributed import (
+    DistributedContext, all_ranks_agree, iter_until_all_ranks_done, sum_over_ranks,
+)
 from icefall_lite.training.metrics import LossStats
 from icefall_lite.training.objective import Objective
 from icefall_lite.training.optim import Eden, ScaledAdam
@@ -184,9 +186,15 @@ class Trainer:
         )
         logging.info(f"Saved {filename}")
 
-    def save_batch_checkpoint(self, sampler: Any) -> None:
+    def save_batch_checkpoint(self, batches: Any) -> None:
+        """EXP/checkpoint-B.pt with the data position: `batches` is a DataLoader over a sampler, or an object with
+        `resume_state(batches_consumed)` (SharBatches)."""
         filename = batch_checkpoint_path(self.exp_dir, self.state.batch_idx_train)
-        self._save(filename, consumed_sampler_state(sampler, self.state.batches_in_epoch))
+        consumed = self.state.batches_in_epoch
+        if hasattr(batches, "resume_state"):
+            self._save(filename, batches.resume_state(consumed))
+        else:
+            self._save(filename, consumed_sampler_state(batches.sampler, consumed))
         remove_checkpoints(self.exp_dir, self.config.keep_last_k)
 
     def save_epoch_checkpoint(self, epoch: int, train_loss: float, valid_loss: float) -> None:
@@ -244,14 +252,14 @@ class Trainer:
                 + (" (with --use-fp16 1, also try without it)" if self.config.use_fp16 else "")
             )
 
-    def _after_step(self, sampler: Any) -> None:
+    def _after_step(self, batches: Any) -> None:
         batch_idx = self.state.batch_idx_train
         set_batch_count(self.model, batch_idx)
         self.scheduler.step_batch(batch_idx)
         if self.model_avg is not None and batch_idx % self.config.average_period == 0:
             update_averaged_model(self.config.average_period, batch_idx, self.model, self.model_avg)
         if self.context.is_main and batch_idx % self.config.save_every_n == 0:
-            self.save_batch_checkpoint(sampler)
+            self.save_batch_checkpoint(batches)
 
     # ------------------------------------------------------------------------------------------------- epochs
     def train_one_epoch(
@@ -262,17 +270,19 @@ class Trainer:
         self.model.train()
         running = epoch_total = LossStats.zeros(self.objective.stat_names)
         start, audio_seconds, prefix = time.time(), 0.0, f"Epoch {epoch}"
-        for batch in train_dl:
+        for batch, is_new in self._in_lockstep(train_dl):
             self.state.batch_idx_train += 1
             self.state.batches_in_epoch += 1
-            if self.config.log_batch_cuts:
+            if self.config.log_batch_cuts and is_new:
                 logging.info(f"{prefix}, batch {self.state.batches_in_epoch} cuts: {batch_cut_ids(batch)}")
             loss, stats = self.compute_loss(self.ddp_model, batch)
+            if not is_new:
+                loss, stats = loss * 0.0, LossStats.zeros(self.objective.stat_names)
             if self._step(loss, batch):
                 running = running.decayed(1 - 1 / self.config.reset_interval) + stats
                 epoch_total = epoch_total + stats
-            audio_seconds += batch_audio_seconds(batch) * self.context.world_size
-            self._after_step(train_dl.sampler)
+            audio_seconds += batch_audio_seconds(batch) * self.context.world_size * is_new
+            self._after_step(train_dl)
             if self.state.batch_idx_train % self.config.log_interval == 0:
                 self._log_progress(prefix, stats, running, audio_seconds, time.time() - start, epoch_audio_seconds)
             if self.state.batch_idx_train % self.config.valid_interval == 0:
@@ -280,6 +290,20 @@ class Trainer:
                 self.model.train()
         self.state.batches_in_epoch = 0
         return epoch_total.with_values(sum_over_ranks(epoch_total.to_tensor(), self.context))
+
+    def _in_lockstep(self, batches: Iterable[Dict[str, Any]]) -> Iterator[Tuple[Dict[str, Any], bool]]:
+        """(batch, True) for each of this rank's batches, while any rank has one left; a rank whose batches ran
+        out first repeats its last batch as (batch, False), trained with weight 0, so that every rank takes the
+        same number of steps (Shar shards give ranks different numbers of batches) and no cut is used twice."""
+        last = None
+        for batch in iter_until_all_ranks_done(batches, self.context):
+            if batch is not None:
+                last = batch
+                yield batch, True
+            elif last is None:
+                raise RuntimeError(f"rank {self.context.rank} got no training batch this epoch while others did")
+            else:
+                yield last, False
 
     def _log_progress(
         self, prefix: str, stats: LossStats, running: LossStats, audio_seconds: float, elapsed: float,

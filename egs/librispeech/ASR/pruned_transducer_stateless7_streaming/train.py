@@ -21,7 +21,7 @@ import sentencepiece as spm
 import torch
 
 from icefall_lite.cli import setup_logging
-from icefall_lite.data.datamodule import AsrDataConfig, LibriSpeechAsrDataModule, TrainCutFilter
+from icefall_lite.data.datamodule import AsrDataConfig, LibriSpeechAsrDataModule, TrainCutFilter, shar_duration
 from icefall_lite.model.options import add_model_arguments, build_model, transducer_config_from_args
 from icefall_lite.training.distributed import DistributedContext, launch
 from icefall_lite.training.options import TrainConfig, add_training_arguments
@@ -56,11 +56,14 @@ def run(context: DistributedContext, args: argparse.Namespace) -> None:
     logging.info(f"Number of model parameters: {count_parameters(model)}")
 
     data = LibriSpeechAsrDataModule(AsrDataConfig.from_args(args))
-    train_cuts = data.train_cuts()
     counting_filter = TrainCutFilter(sp)
-    epoch_audio_seconds = sum(cut.duration for cut in train_cuts.filter(counting_filter))
+    if args.shar_dir is None:
+        train_cuts = data.train_cuts()
+        epoch_audio_seconds = sum(cut.duration for cut in train_cuts.filter(counting_filter))
+        train_cuts = train_cuts.filter(TrainCutFilter(sp))
+    else:
+        epoch_audio_seconds = shar_duration(args.shar_dir, counting_filter)
     logging.info(f"{counting_filter.summary()}; {epoch_audio_seconds / 3600:.2f} h of training audio per epoch")
-    train_cuts = train_cuts.filter(TrainCutFilter(sp))
     valid_cuts = data.valid_cuts()
 
     trainer = Trainer(model, AsrObjective(sp, config, model.config), config, context, params={"args": vars(args)})
@@ -68,9 +71,14 @@ def run(context: DistributedContext, args: argparse.Namespace) -> None:
     for epoch in range(trainer.state.cur_epoch, config.num_epochs + 1):
         fix_random_seed(config.seed + epoch - 1)
         trainer.scheduler.step_epoch(epoch - 1)
-        train_dl = data.train_dataloaders(train_cuts, sampler_state_dict=trainer.sampler_state, seed=config.seed)
-        if trainer.sampler_state is None:
-            train_dl.sampler.set_epoch(epoch - 1)
+        if args.shar_dir is None:
+            train_dl = data.train_dataloaders(train_cuts, sampler_state_dict=trainer.sampler_state, seed=config.seed)
+            if trainer.sampler_state is None:
+                train_dl.sampler.set_epoch(epoch - 1)
+        else:
+            train_dl = data.shar_train_batches(
+                TrainCutFilter(sp), epoch, context.rank, context.world_size, trainer.sampler_state, seed=config.seed
+            )
         trainer.sampler_state = None
         trainer.state.cur_epoch = epoch
         train_stats = trainer.train_one_epoch(epoch, train_dl, valid_cuts, data, epoch_audio_seconds)
