@@ -64,8 +64,12 @@ class BeamState:
         return scores.argmax(dim=1)
 
     def best_tokens(self, rows: List[int], length_norm: bool) -> List[List[int]]:
+        return self.hyps.token_lists(self.best_rows(rows, length_norm))
+
+    def best_rows(self, rows: List[int], length_norm: bool) -> List[int]:
+        """The ``Hypotheses`` row of the best hypothesis of each of the utterances ``rows``."""
         slots = self.best_slot(length_norm)[rows].tolist()
-        return self.hyps.token_lists([row * self.beam + slot for row, slot in zip(rows, slots)])
+        return [row * self.beam + slot for row, slot in zip(rows, slots)]
 
 
 def candidate_scores(model: Transducer, state: BeamState, encoder_frame: Tensor) -> Tensor:
@@ -102,6 +106,7 @@ def extend_parents(model: Transducer, state: BeamState, parent: Tensor, token: T
     beam = state.beam
     parent_rows = parent + torch.arange(parent.size(0), device=parent.device).unsqueeze(1) * beam
     children = state.hyps.select(parent_rows.flatten())
+    children.frames_since_token += 1  # back to 0 for the emitting children below
     rows = emitted.flatten().nonzero().squeeze(1)
     children.extend_(rows, token.flatten()[rows], model)
     return children
@@ -124,3 +129,6 @@ class BeamStateSearch(TransducerSearch):
 
     def best_tokens(self, state: BeamState, rows: List[int]) -> List[List[int]]:
         return state.best_tokens(rows, self.length_norm)
+
+    def trailing_blank_frames(self, state: BeamState, rows: List[int]) -> List[int]:
+        return state.hyps.frames_since_token[state.best_rows(rows, self.length_norm)].tolist()

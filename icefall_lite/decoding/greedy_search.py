@@ -38,11 +38,15 @@ class GreedySearch(TransducerSearch):
     def best_tokens(self, state: Hypotheses, rows: List[int]) -> List[List[int]]:
         return state.token_lists(rows)
 
+    def trailing_blank_frames(self, state: Hypotheses, rows: List[int]) -> List[int]:
+        return state.frames_since_token[rows].tolist()
+
     def _advance_frame(self, state: Hypotheses, encoder_frame: Tensor, active: Optional[Tensor]) -> Hypotheses:
         if active is None:
             rows = torch.arange(state.num_rows, device=encoder_frame.device)
         else:
             rows = active.nonzero().squeeze(1)
+        state.frames_since_token[rows] += 1  # back to 0 for the rows that emit below
         for _ in range(self.max_sym_per_frame):
             if rows.numel() == 0:
                 break

@@ -45,12 +45,15 @@ class Hypotheses:
     decoder_out: (R, joiner_dim) float, ``decoder_output`` of ``contexts``.
     tokens: (R, L) int64 emitted tokens (no blank, no initial context), padded with -1; L grows as needed.
     num_tokens: (R,) int64 tokens emitted per row.
+    frames_since_token: (R,) int64 encoder frames decoded since the row's last token (or since its start): the
+      trailing blanks that endpoint rules measure.
     """
 
     contexts: Tensor
     decoder_out: Tensor
     tokens: Tensor
     num_tokens: Tensor
+    frames_since_token: Tensor
 
     @classmethod
     def initial(cls, num_rows: int, model: Transducer) -> "Hypotheses":
@@ -63,6 +66,7 @@ class Hypotheses:
             decoder_out=decoder_output(model, contexts[:1]).expand(num_rows, -1).contiguous(),
             tokens=torch.full((num_rows, INITIAL_TOKEN_CAPACITY), PAD_TOKEN, dtype=torch.int64, device=device),
             num_tokens=torch.zeros(num_rows, dtype=torch.int64, device=device),
+            frames_since_token=torch.zeros(num_rows, dtype=torch.int64, device=device),
         )
 
     @property
@@ -71,15 +75,19 @@ class Hypotheses:
 
     def select(self, rows: Tensor) -> "Hypotheses":
         """rows: (R',) int64 -> the hypotheses at those rows (copies)."""
-        return Hypotheses(self.contexts[rows], self.decoder_out[rows], self.tokens[rows], self.num_tokens[rows])
+        return Hypotheses(
+            self.contexts[rows], self.decoder_out[rows], self.tokens[rows], self.num_tokens[rows], self.frames_since_token[rows]
+        )
 
     def extend_(self, rows: Tensor, new_tokens: Tensor, model: Transducer) -> None:
-        """Append ``new_tokens`` (M,) to ``rows`` (M,) (distinct), in place; their decoder output is recomputed."""
+        """Append ``new_tokens`` (M,) to ``rows`` (M,) (distinct), in place; their decoder output is recomputed and
+        their ``frames_since_token`` restarts at 0."""
         if rows.numel() == 0:
             return
         self._reserve(int(self.num_tokens[rows].max()) + 1)
         self.tokens[rows, self.num_tokens[rows]] = new_tokens
         self.num_tokens[rows] += 1
+        self.frames_since_token[rows] = 0
         contexts = torch.cat([self.contexts[rows, 1:], new_tokens.unsqueeze(1)], dim=1)
         self.contexts[rows] = contexts
         self.decoder_out[rows] = decoder_output(model, contexts)
@@ -95,6 +103,7 @@ class Hypotheses:
             torch.where(keep, self.decoder_out, other.decoder_out),
             torch.where(keep, self.tokens, other.tokens),
             torch.where(keep_self, self.num_tokens, other.num_tokens),
+            torch.where(keep_self, self.frames_since_token, other.frames_since_token),
         )
 
     def reset_rows_(self, rows: Tensor, model: Transducer) -> None:
@@ -104,6 +113,7 @@ class Hypotheses:
         self.decoder_out[rows] = fresh.decoder_out
         self.tokens[rows] = PAD_TOKEN
         self.num_tokens[rows] = 0
+        self.frames_since_token[rows] = 0
 
     def token_lists(self, rows: List[int]) -> List[List[int]]:
         """The emitted tokens of ``rows`` as Python lists."""

@@ -53,6 +53,10 @@ class TransducerSearch(ABC):
     def best_tokens(self, state: Any, rows: List[int]) -> List[List[int]]:
         """The best token sequence of each of ``rows`` so far."""
 
+    def trailing_blank_frames(self, state: Any, rows: List[int]) -> List[int]:
+        """Encoder frames since the last token of each of ``rows``' best hypothesis (what endpoint rules measure)."""
+        raise NotImplementedError(f"{type(self).__name__} does not count trailing blanks: use greedy_search or modified_beam_search")
+
     @abstractmethod
     def _advance_frame(self, state: Any, encoder_frame: Tensor, active: Optional[Tensor]) -> Any:
         """One frame: encoder_frame (N, joiner_dim) projected; active (N,) bool rows that have this frame, or

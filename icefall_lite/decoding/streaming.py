@@ -21,6 +21,10 @@ Usage::
     live = DecodeStream("mic", chunk_len=32)                     # audio as it arrives
     decoder.add(live)
     live.accept_waveform(samples); finished = decoder.step(); ...; live.input_finished()
+
+    decoder.decode([live]) if live.ready else None               # a server: decode the streams it picks,
+    partial = decoder.best_tokens([live])[0]                     # read partial results, and after an endpoint
+    decoder.start_segment(live); ...; decoder.remove(live)       # (trailing_blank_frames) start a new segment
 """
 
 from __future__ import annotations
@@ -171,6 +175,10 @@ class StreamingDecoder:
         self.search.reset_rows(self.search_state, [slot])
         self.streams[slot] = stream
 
+    def remove(self, stream: DecodeStream) -> None:
+        """Free the slot of ``stream`` (e.g. its client went away before the end of its input)."""
+        self.streams[self._slot(stream)] = None
+
     @torch.no_grad()
     def step(self) -> List[Tuple[DecodeStream, List[int]]]:
         """Decode one chunk of every ready stream; returns (stream, tokens) of the streams that finished (their
@@ -178,14 +186,36 @@ class StreamingDecoder:
         for stream in self.streams:
             if stream is not None:
                 stream.fill()
-        ready = [slot for slot, stream in enumerate(self.streams) if stream is not None and stream.ready]
-        if ready:
-            self._decode_chunk(ready)
-        finished = [slot for slot, stream in enumerate(self.streams) if stream is not None and stream.done]
-        results = list(zip([self.streams[slot] for slot in finished], self.search.best_tokens(self.search_state, finished)))
-        for slot in finished:
-            self.streams[slot] = None
+        self.decode([stream for stream in self.streams if stream is not None and stream.ready])
+        finished = [stream for stream in self.streams if stream is not None and stream.done]
+        results = list(zip(finished, self.best_tokens(finished)))
+        for stream in finished:
+            self.remove(stream)
         return results
+
+    @torch.no_grad()
+    def decode(self, streams: List[DecodeStream]) -> None:
+        """Decode the next chunk of each of ``streams`` (added and ready) as one batch."""
+        if streams:
+            self._decode_chunk(sorted(self._slot(stream) for stream in streams))
+
+    def best_tokens(self, streams: List[DecodeStream]) -> List[List[int]]:
+        """The tokens of each stream's best hypothesis so far (of its current segment)."""
+        return self.search.best_tokens(self.search_state, [self._slot(stream) for stream in streams])
+
+    def trailing_blank_frames(self, streams: List[DecodeStream]) -> List[int]:
+        """Encoder frames decoded since the last token of each stream's best hypothesis (or its segment start)."""
+        return self.search.trailing_blank_frames(self.search_state, [self._slot(stream) for stream in streams])
+
+    def start_segment(self, stream: DecodeStream) -> None:
+        """Start a new hypothesis for ``stream`` after an endpoint; its encoder state goes on (the audio does)."""
+        self.search.reset_rows(self.search_state, [self._slot(stream)])
+
+    def _slot(self, stream: DecodeStream) -> int:
+        for slot, held in enumerate(self.streams):
+            if held is stream:
+                return slot
+        raise ValueError(f"stream {stream.stream_id} is not in the decoder")
 
     def _decode_chunk(self, ready: List[int]) -> None:
         x = torch.stack([self.streams[slot].next_chunk() for slot in ready])

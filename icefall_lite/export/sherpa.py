@@ -35,9 +35,15 @@ class SherpaResult:
 
 
 def make_recognizer(
-    paths: OnnxPaths, tokens: Path, num_threads: int, decoding_method: str = "greedy_search", max_active_paths: int = 4
+    paths: OnnxPaths,
+    tokens: Path,
+    num_threads: int,
+    decoding_method: str = "greedy_search",
+    max_active_paths: int = 4,
+    **recognizer_options: object,
 ) -> sherpa_onnx.OnlineRecognizer:
-    """A sherpa-onnx OnlineRecognizer for one export; missing files are named before sherpa-onnx sees them."""
+    """A sherpa-onnx OnlineRecognizer for one export; missing files are named before sherpa-onnx sees them.
+    ``recognizer_options``: further keyword arguments of ``OnlineRecognizer.from_transducer`` (e.g. endpointing)."""
     missing = [str(path) for path in [*paths.as_list(), tokens] if not Path(path).is_file()]
     if missing:
         raise FileNotFoundError(f"sherpa-onnx needs these files, which do not exist: {', '.join(missing)}")
@@ -50,6 +56,7 @@ def make_recognizer(
         sample_rate=SAMPLE_RATE,
         decoding_method=decoding_method,
         max_active_paths=max_active_paths,
+        **recognizer_options,
     )
 
 
