@@ -131,4 +131,10 @@ if run_stage 10; then
   ./local/plot_curves.py --exp-dir "$exp_dir"
   ./local/results_table.py --exp-dir "$exp_dir"
   echo "Loss curves: egs/librispeech/ASR/$exp_dir/curves.png; table: egs/librispeech/ASR/$exp_dir/RESULTS.md"
+  onnx="egs/librispeech/ASR/$exp_dir/%s-epoch-$num_epochs-avg-$avg-with-averaged-model.onnx"
+  # shellcheck disable=SC2059
+  echo "Live recognition of this model (then open http://localhost:6006/):" \
+    "egs/librispeech/ASR/$recipe/streaming_server.py --tokens egs/librispeech/ASR/$lang_dir/tokens.txt" \
+    "--encoder-model-filename $(printf "$onnx" encoder) --decoder-model-filename $(printf "$onnx" decoder)" \
+    "--joiner-model-filename $(printf "$onnx" joiner)"
 fi
