@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
-"""Training throughput of the whole transducer: encoder + decoder + joiner + pruned RNN-T loss, forward and backward.
+"""Training throughput of the whole transducer: encoder + decoder + joiner + pruned RNN-T loss (+ the CTC head and
+its loss in the "+ctc" configurations, scale 0.2), forward and backward.
 
 Seconds of audio per second of wall time and peak memory, for a batch of 8 utterances of 10 s (random fbank and
 targets, 30 tokens each), CPU, 2 threads, in training mode, timed after warm-up. Each configuration runs in a
 fresh process so that its peak memory is its own.
 
-    ./local/bench_train_throughput.py                 # both configurations, a fresh process each
+    ./local/bench_train_throughput.py                 # every configuration, a fresh process each
     ./local/bench_train_throughput.py --config small  # one, in this process
 """
 
@@ -24,7 +25,8 @@ SMALL = (
     "--num-encoder-layers 1,1,1,1,1 --encoder-dims 128,128,128,128,128 --attention-dims 64,64,64,64,64 "
     "--feedforward-dims 256,256,256,256,256 --encoder-unmasked-dims 128,128,128,128,128"
 ).split()
-CONFIGS = {"default": [], "small": SMALL}
+CONFIGS = {"default": [], "small": SMALL, "small+ctc": SMALL + ["--use-ctc", "1"], "default+ctc": ["--use-ctc", "1"]}
+LOSS_SCALES = {"simple_loss": 0.5, "pruned_loss": 1.0, "ctc_loss": 0.2}
 BATCH, SECONDS, TOKENS, VOCAB = 8, 10.0, 30, 500
 
 
@@ -47,8 +49,8 @@ def measure(config: str, warmup: int, iterations: int, threads: int) -> str:
     times = []
     for step in range(warmup + iterations):
         start = time.perf_counter()
-        simple_loss, pruned_loss = model(x, x_lens, y)
-        (0.5 * simple_loss + pruned_loss).backward()
+        losses = model(x, x_lens, y)
+        sum(LOSS_SCALES[name] * value for name, value in losses.items()).backward()
         model.zero_grad(set_to_none=True)
         if step >= warmup:
             times.append(time.perf_counter() - start)
