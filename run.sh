@@ -30,9 +30,6 @@ readonly recipe=pruned_transducer_stateless7_streaming
 readonly exp_dir=$recipe/exp
 readonly decode_chunk_len=32
 
-die() { echo "run.sh: error: $*" >&2; exit 1; }
-banner() { echo; echo "==== $(date '+%Y-%m-%d %H:%M:%S') run.sh stage $* ===="; }
-log() { echo "$(date '+%Y-%m-%d %H:%M:%S') (run.sh) $*"; }
 # shellcheck source=icefall_lite/shell/stages.sh
 source "$repo_root/icefall_lite/shell/stages.sh"
 

@@ -39,7 +39,7 @@ def librispeech_cuts_path(fbank_dir: Path, subset: str) -> Path:
     return fbank_dir / f"librispeech_cuts_{subset}.jsonl.gz"
 
 
-def _store_features(cuts: CutSet, storage_path: Path, cuts_path: Path, num_jobs: int) -> None:
+def store_features(cuts: CutSet, storage_path: Path, cuts_path: Path, num_jobs: int) -> None:
     """Compute fbank for `cuts`, store the matrices under `storage_path`, write the cut manifest atomically."""
     torch.set_num_threads(1)  # parallelism comes from the `num_jobs` worker processes
     num_pieces = min(len(cuts), PIECES_PER_JOB * num_jobs)
@@ -80,7 +80,7 @@ def compute_librispeech_fbank(
         if subset.startswith("train") and perturb_speed:
             cuts = cuts + sum((cuts.perturb_speed(factor) for factor in TRAIN_SPEED_FACTORS), CutSet())
         logging.info(f"Computing fbank for {subset}: {len(cuts)} cuts")
-        _store_features(cuts, fbank_dir / f"librispeech_feats_{subset}", cuts_path, num_jobs)
+        store_features(cuts, fbank_dir / f"librispeech_feats_{subset}", cuts_path, num_jobs)
 
 
 def _longer_than_musan_min(cut: Cut) -> bool:
@@ -106,4 +106,4 @@ def compute_musan_fbank(manifest_dir: Path, fbank_dir: Path, num_jobs: int) -> N
     )
     fbank_dir.mkdir(parents=True, exist_ok=True)
     logging.info(f"Computing fbank for {len(cuts)} noise cuts")
-    _store_features(cuts, fbank_dir / "musan_feats", cuts_path, num_jobs)
+    store_features(cuts, fbank_dir / "musan_feats", cuts_path, num_jobs)

@@ -149,6 +149,26 @@ def add_noise_floor(samples: np.ndarray, snr_db: float, seed: str) -> np.ndarray
     return np.clip(samples + noise, -1.0, 1.0).astype(np.float32)
 
 
+def speak(speaker: Speaker, text: str, sox_effects: Sequence[str] = (), dither: bool = True) -> np.ndarray:
+    """`text` spoken by `speaker` with espeak-ng, resampled by sox to 16 kHz mono (then `sox_effects`, e.g. a
+    ``Channel``'s), as (S,) float32 samples in [-1, 1]. sox dithers the 16-bit output with fresh random noise
+    unless ``dither=False`` (then the samples are the same on every call)."""
+    espeak = subprocess.run(
+        ["espeak-ng", *speaker.espeak_args(), "--stdout", text.lower()],
+        check=True,
+        capture_output=True,
+    )
+    resampled = subprocess.run(
+        ["sox", *([] if dither else ["-D"]), "-t", "wav", "-", "-t", "wav", "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16",
+         "-", *sox_effects],
+        input=espeak.stdout,
+        check=True,
+        capture_output=True,
+    )
+    samples, _ = soundfile.read(io.BytesIO(resampled.stdout), dtype="float32")
+    return samples
+
+
 def synthesize_utterance(utterance: Utterance, corpus_dir: Path) -> None:
     """Speak one utterance with espeak-ng, resample it to 16 kHz mono with sox, add a noise floor
     (``add_noise_floor``) and store it as 16-bit flac (atomically)."""
@@ -157,18 +177,7 @@ def synthesize_utterance(utterance: Utterance, corpus_dir: Path) -> None:
         return
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.stem}.partial.flac")
-    espeak = subprocess.run(
-        ["espeak-ng", *utterance.speaker.espeak_args(), "--stdout", utterance.text.lower()],
-        check=True,
-        capture_output=True,
-    )
-    resampled = subprocess.run(
-        ["sox", "-t", "wav", "-", "-t", "wav", "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16", "-"],
-        input=espeak.stdout,
-        check=True,
-        capture_output=True,
-    )
-    samples, _ = soundfile.read(io.BytesIO(resampled.stdout), dtype="float32")
+    samples = speak(utterance.speaker, utterance.text)
     noisy = add_noise_floor(samples, noise_floor_snr_db(utterance), seed=f"{utterance.subset}-{utterance.utterance_id}")
     soundfile.write(partial, noisy, SAMPLE_RATE, subtype="PCM_16", format="FLAC")
     os.replace(partial, target)

@@ -2,7 +2,8 @@
 
 A speaker is an accent, a voice variant, a pitch and a speaking rate. Training and the "-clean" dev/test
 subsets draw from one pool of accents and variants (new pitch/rate combinations, so new speakers); the "-other"
-subsets draw from accents and variants never heard in training.
+subsets draw from accents and variants never heard in training. The speaker recognition corpus adds a fixed
+``Channel`` per speaker (a band-pass and a peaking EQ, applied with sox), as a microphone and room would.
 
 Example::
 
@@ -29,6 +30,10 @@ UNSEEN_VARIANTS = ("m7", "f5", "klatt4", "belinda", "benjamin", "quincy", "rob",
 
 PITCH_RANGE = (25, 75)
 RATE_RANGE_WPM = (135, 185)
+HIGHPASS_RANGE_HZ = (50.0, 400.0)
+LOWPASS_RANGE_HZ = (3000.0, 7500.0)
+EQ_CENTRE_RANGE_HZ = (300.0, 3000.0)
+EQ_GAIN_RANGE_DB = (-10.0, 10.0)
 
 
 class SpeakerPool(enum.Enum):
@@ -77,3 +82,33 @@ def make_speakers(pool: SpeakerPool, count: int, seed: int) -> List[Speaker]:
             seen.add(speaker)
             speakers.append(speaker)
     return speakers
+
+
+@dataclass(frozen=True)
+class Channel:
+    """A fixed channel colouring: high-pass and low-pass corners (Hz) and one peaking EQ band (Hz, dB)."""
+
+    highpass_hz: float
+    lowpass_hz: float
+    eq_centre_hz: float
+    eq_gain_db: float
+
+    def sox_effects(self) -> List[str]:
+        """The sox effect chain that applies this channel (after 12 dB of headroom, so a boost cannot clip)."""
+        return [
+            "gain", "-12",
+            "highpass", f"{self.highpass_hz:.0f}", "lowpass", f"{self.lowpass_hz:.0f}",
+            "equalizer", f"{self.eq_centre_hz:.0f}", "1q", f"{self.eq_gain_db:.1f}",
+        ]
+
+
+def make_channels(count: int, seed: int) -> List[Channel]:
+    """`count` channel colourings, deterministically for a given seed."""
+    rng = random.Random(f"channel-{seed}")
+    return [
+        Channel(
+            highpass_hz=rng.uniform(*HIGHPASS_RANGE_HZ), lowpass_hz=rng.uniform(*LOWPASS_RANGE_HZ),
+            eq_centre_hz=rng.uniform(*EQ_CENTRE_RANGE_HZ), eq_gain_db=rng.uniform(*EQ_GAIN_RANGE_DB),
+        )
+        for _ in range(count)
+    ]

@@ -141,7 +141,7 @@ def read_metadata(path: Path) -> Dict[str, str]:
     return {prop.key: prop.value for prop in onnx.load(str(path), load_external_data=False).metadata_props}
 
 
-def _export(module: nn.Module, args: Tuple, path: Path, input_names: List[str], output_names: List[str], dynamic_axes: Dict[str, Dict[int, str]]) -> None:
+def export_module(module: nn.Module, args: Tuple, path: Path, input_names: List[str], output_names: List[str], dynamic_axes: Dict[str, Dict[int, str]]) -> None:
     """``torch.onnx.export`` with the TorchScript-based exporter, in eval mode (the exporter restores the
     wrapper's mode afterwards, hence eval on the wrapper too); the tracer's warnings about shape checks turned
     into constants are expected and silenced."""
@@ -170,7 +170,7 @@ def export_encoder(model: Transducer, path: Path) -> None:
         axes[name] = batch_axis
         axes[f"new_{name}"] = batch_axis
     wrapper = OnnxEncoder(encoder, model.joiner.encoder_proj)
-    _export(wrapper, (x, states), path, ["x"] + names, ["encoder_out"] + [f"new_{name}" for name in names], axes)
+    export_module(wrapper, (x, states), path, ["x"] + names, ["encoder_out"] + [f"new_{name}" for name in names], axes)
     fold_batch_independent_shapes(path)
     add_metadata(path, encoder_metadata(encoder))
 
@@ -180,7 +180,7 @@ def export_decoder(model: Transducer, path: Path) -> None:
     decoder = model.decoder
     y = torch.zeros(2, decoder.context_size, dtype=torch.int64)
     wrapper = OnnxDecoder(decoder, model.joiner.decoder_proj)
-    _export(wrapper, (y,), path, ["y"], ["decoder_out"], {"y": {0: "N"}, "decoder_out": {0: "N"}})
+    export_module(wrapper, (y,), path, ["y"], ["decoder_out"], {"y": {0: "N"}, "decoder_out": {0: "N"}})
     add_metadata(path, {"context_size": str(decoder.context_size), "vocab_size": str(decoder.vocab_size)})
 
 
@@ -189,7 +189,7 @@ def export_joiner(model: Transducer, path: Path) -> None:
     joiner_dim = model.joiner.output_linear.in_features
     projected = torch.zeros(2, joiner_dim)
     axes = {"encoder_out": {0: "N"}, "decoder_out": {0: "N"}, "logit": {0: "N"}}
-    _export(OnnxJoiner(model.joiner), (projected, projected), path, ["encoder_out", "decoder_out"], ["logit"], axes)
+    export_module(OnnxJoiner(model.joiner), (projected, projected), path, ["encoder_out", "decoder_out"], ["logit"], axes)
     add_metadata(path, {"joiner_dim": str(joiner_dim)})
 
 

@@ -16,7 +16,9 @@ Example::
 
 from __future__ import annotations
 
+import argparse
 import copy
+import datetime
 import logging
 import math
 import random
@@ -24,7 +26,7 @@ import time
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 import torch
 from lhotse import CutSet
@@ -33,6 +35,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from torch.utils.tensorboard import SummaryWriter
 
+from icefall_lite.cli import setup_logging
 from icefall_lite.data.datamodule import LibriSpeechAsrDataModule
 from icefall_lite.model.warmup import set_batch_count
 from icefall_lite.training.averaging import update_averaged_model
@@ -78,6 +81,18 @@ def fix_random_seed(seed: int) -> None:
     """Seed Python's and torch's generators (icefall reseeds with seed + epoch - 1 at each epoch)."""
     random.seed(seed)
     torch.manual_seed(seed)
+
+
+def begin_training_run(context: DistributedContext, args: argparse.Namespace) -> TrainConfig:
+    """What every train.py does first: the TrainConfig of the options, torch's threads, this rank's log file
+    EXP/log/log-train-DATE-RANK (with the options logged) and the seed."""
+    config = TrainConfig.from_args(args)
+    torch.set_num_threads(config.num_threads)
+    date = datetime.datetime.now().strftime("%Y-%m-%d-%H-%M-%S")
+    setup_logging(Path(config.exp_dir) / "log" / f"log-train-{date}-{context.rank}")
+    logging.info(f"Training on {context.device}, rank {context.rank} of {context.world_size}; options: {vars(args)}")
+    fix_random_seed(config.seed)
+    return config
 
 
 def batch_audio_seconds(batch: Dict[str, Any]) -> float:
@@ -244,7 +259,7 @@ class Trainer:
         if self.bad_in_a_row >= self.config.max_bad_batches_in_a_row:
             filename = self.exp_dir / f"batch-{uuid.uuid4()}.pt"
             if self.context.is_main:
-                atomic_torch_save({"inputs": batch["inputs"], "text": batch["supervisions"]["text"],
+                atomic_torch_save({"inputs": batch["inputs"], "text": batch["supervisions"].get("text"),
                                    "cut_ids": batch_cut_ids(batch)}, filename)
             raise TooManyBadBatches(
                 f"{self.bad_in_a_row} batches in a row had a non-finite loss or gradient (the last saved to "
@@ -290,6 +305,29 @@ class Trainer:
                 self.model.train()
         self.state.batches_in_epoch = 0
         return epoch_total.with_values(sum_over_ranks(epoch_total.to_tensor(), self.context))
+
+    def fit(
+        self, train_batches: Callable[[int], Any], data: Any, valid_cuts: CutSet, epoch_audio_seconds: float
+    ) -> None:
+        """Every epoch from the resumed one to --num-epochs: reseed (seed + epoch - 1), step the scheduler's epoch,
+        train on ``train_batches(epoch)`` (built while ``self.sampler_state`` still holds a mid-epoch resume
+        position; a DataLoader's sampler gets ``set_epoch(epoch - 1)`` unless it was resumed), validate and write
+        EXP/epoch-N.pt; then close the tensorboard writer."""
+        for epoch in range(self.state.cur_epoch, self.config.num_epochs + 1):
+            fix_random_seed(self.config.seed + epoch - 1)
+            self.scheduler.step_epoch(epoch - 1)
+            train_dl = train_batches(epoch)
+            sampler = getattr(train_dl, "sampler", None)
+            if self.sampler_state is None and hasattr(sampler, "set_epoch"):
+                sampler.set_epoch(epoch - 1)
+            self.sampler_state = None
+            self.state.cur_epoch = epoch
+            train_stats = self.train_one_epoch(epoch, train_dl, valid_cuts, data, epoch_audio_seconds)
+            valid_stats = self.validate(data, valid_cuts)
+            logging.info(f"Epoch {epoch} done: train loss{train_stats}, valid loss{valid_stats}")
+            if self.context.is_main:
+                self.save_epoch_checkpoint(epoch, train_stats.per_frame()["loss"], valid_stats.per_frame()["loss"])
+        self.close()
 
     def _in_lockstep(self, batches: Iterable[Dict[str, Any]]) -> Iterator[Tuple[Dict[str, Any], bool]]:
         """(batch, True) for each of this rank's batches, while any rank has one left; a rank whose batches ran

@@ -37,15 +37,9 @@ readonly max_stage=5
 readonly system_packages="espeak-ng sox"
 readonly install_command="apt-get install -y --no-install-recommends $system_packages"
 
-die() { echo "prepare.sh: error: $*" >&2; exit 1; }
-log() { echo "$(date '+%Y-%m-%d %H:%M:%S') (prepare.sh) $*"; }
 # shellcheck source=../../../icefall_lite/shell/stages.sh
 source "$repo_root/icefall_lite/shell/stages.sh"
 
-require_int() {  # option value min max
-  [[ "$2" =~ ^[0-9]+$ ]] || die "$1 expects an integer, got '$2'"
-  (( $2 >= $3 && $2 <= $4 )) || die "$1 must be between $3 and $4, got $2"
-}
 
 while (( $# > 0 )); do
   option=$1

@@ -12,20 +12,19 @@ Usage:
 """
 
 import argparse
-import datetime
 import logging
 import sys
 from pathlib import Path
+from typing import Iterable
 
 import sentencepiece as spm
 import torch
 
-from icefall_lite.cli import setup_logging
 from icefall_lite.data.datamodule import AsrDataConfig, LibriSpeechAsrDataModule, TrainCutFilter, shar_duration
 from icefall_lite.model.options import add_model_arguments, build_model, transducer_config_from_args
 from icefall_lite.training.distributed import DistributedContext, launch
 from icefall_lite.training.options import TrainConfig, add_training_arguments
-from icefall_lite.training.trainer import Trainer, fix_random_seed
+from icefall_lite.training.trainer import Trainer, begin_training_run
 from icefall_lite.training.asr_objective import AsrObjective, check_loss_scales
 
 
@@ -42,13 +41,7 @@ def count_parameters(model: torch.nn.Module) -> int:
 
 
 def run(context: DistributedContext, args: argparse.Namespace) -> None:
-    config = TrainConfig.from_args(args)
-    torch.set_num_threads(config.num_threads)
-    date = datetime.datetime.now().strftime("%Y-%m-%d-%H-%M-%S")
-    setup_logging(Path(config.exp_dir) / "log" / f"log-train-{date}-{context.rank}")
-    logging.info(f"Training on {context.device}, rank {context.rank} of {context.world_size}; options: {vars(args)}")
-    fix_random_seed(config.seed)
-
+    config = begin_training_run(context, args)
     if not Path(config.bpe_model).is_file():
         raise FileNotFoundError(f"--bpe-model {config.bpe_model} not found: run ./prepare.sh (stage 5) first")
     sp = spm.SentencePieceProcessor(model_file=str(config.bpe_model))
@@ -68,25 +61,15 @@ def run(context: DistributedContext, args: argparse.Namespace) -> None:
 
     trainer = Trainer(model, AsrObjective(sp, config, model.config), config, context, params={"args": vars(args)})
     trainer.resume_if_requested()
-    for epoch in range(trainer.state.cur_epoch, config.num_epochs + 1):
-        fix_random_seed(config.seed + epoch - 1)
-        trainer.scheduler.step_epoch(epoch - 1)
+
+    def train_batches(epoch: int) -> Iterable:
         if args.shar_dir is None:
-            train_dl = data.train_dataloaders(train_cuts, sampler_state_dict=trainer.sampler_state, seed=config.seed)
-            if trainer.sampler_state is None:
-                train_dl.sampler.set_epoch(epoch - 1)
-        else:
-            train_dl = data.shar_train_batches(
-                TrainCutFilter(sp), epoch, context.rank, context.world_size, trainer.sampler_state, seed=config.seed
-            )
-        trainer.sampler_state = None
-        trainer.state.cur_epoch = epoch
-        train_stats = trainer.train_one_epoch(epoch, train_dl, valid_cuts, data, epoch_audio_seconds)
-        valid_stats = trainer.validate(data, valid_cuts)
-        logging.info(f"Epoch {epoch} done: train loss{train_stats}, valid loss{valid_stats}")
-        if context.is_main:
-            trainer.save_epoch_checkpoint(epoch, train_stats.per_frame()["loss"], valid_stats.per_frame()["loss"])
-    trainer.close()
+            return data.train_dataloaders(train_cuts, sampler_state_dict=trainer.sampler_state, seed=config.seed)
+        return data.shar_train_batches(
+            TrainCutFilter(sp), epoch, context.rank, context.world_size, trainer.sampler_state, seed=config.seed
+        )
+
+    trainer.fit(train_batches, data, valid_cuts, epoch_audio_seconds)
     logging.info("Done!")
 
 
