@@ -9,7 +9,8 @@
 # Stages (0-5 are those of prepare.sh):
 #   0-5  data: corpus (synthesized with espeak-ng unless DL_DIR/LibriSpeech exists), manifests, fbank, BPE
 #   6    train.py: the small demo model on the synthetic corpus, icefall's full-size model on real LibriSpeech
-#   7    decode.py (simulated streaming, 320 ms chunks): greedy_search, modified_beam_search
+#   7    decode.py (simulated streaming, 320 ms chunks): greedy_search, modified_beam_search; and with the CTC head
+#        (the demo model has one) ctc_decode.py: ctc-greedy-search
 #   8    streaming_decode.py (real chunk-wise streaming): greedy_search, modified_beam_search
 #   9    export-onnx.py, then sherpa-onnx decodes the test sets (greedy_search, 1 thread)
 #   10   EXP/curves.png (training and validation loss) and the results table (EXP/RESULTS.md)
@@ -72,7 +73,7 @@ fi
 if (( synthetic )); then
   # shellcheck source=egs/librispeech/ASR/local/demo_options.sh
   source local/demo_options.sh
-  model_options=("${demo_model_options[@]}")
+  model_options=("${demo_model_options[@]}" "${demo_head_options[@]}")
   num_epochs=$demo_num_epochs
   train_options=("${demo_train_options[@]}")
   avg=1
@@ -99,6 +100,11 @@ if run_stage 7; then
       "./$recipe/decode.py" "${checkpoint[@]}" "${bpe_model[@]}" "${model_options[@]}" --decode-chunk-len $decode_chunk_len \
       --decoding-method $method --beam-size 4 --max-duration 200 --num-threads 2
   done
+  if [[ " ${model_options[*]} " == *" --use-ctc 1 "* ]]; then
+    run_once "$exp_dir/.decode-ctc-greedy-search.done" \
+      "./$recipe/ctc_decode.py" "${checkpoint[@]}" "${bpe_model[@]}" "${model_options[@]}" --decode-chunk-len $decode_chunk_len \
+      --decoding-method ctc-greedy-search --max-duration 200 --num-threads 2
+  fi
 fi
 
 if run_stage 8; then

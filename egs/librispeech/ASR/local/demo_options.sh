@@ -7,6 +7,10 @@ demo_model_options=(
   --encoder-dims 128,128,128,128,128 --attention-dims 64,64,64,64,64 --encoder-unmasked-dims 128,128,128,128,128
   --decoder-dim 128 --joiner-dim 128
 )
+# The main job's heads: the transducer with a CTC head beside it (--ctc-loss-scale 0.2, icefall's default): the
+# CTC loss helps the transducer (greedy WER 10.90 / 30.98 against 11.12-11.90 / 31.64-34.16 alone, docs/BENCHMARKS.md,
+# "Model heads"). Kept apart from the model options so that local/ab_heads.sh can train the transducer alone.
+demo_head_options=(--use-ctc 1)
 demo_num_epochs=2
 # Two processes of one thread each (DDP over gloo), 20 s of audio each per batch: 1.45x the throughput of one
 # process with two threads at the same 40 s per update (docs/BENCHMARKS.md). --am-scale 0.1 (the encoder-only
