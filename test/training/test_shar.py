@@ -74,11 +74,12 @@ def test_sigkill_then_start_batch_resumes_shar_training_at_the_same_batch(
     options = ["--shar-dir", str(shar_dir), "--num-workers", "2", "--log-batch-cuts", "1", "--max-duration", "25"]
     log_path = tmp_path / "killed.log"
     with open(log_path, "w") as log:
-        process = subprocess.Popen(train_command(exp_dir, *options), cwd=prepared_dir, stderr=log, stdout=log, env=ENV)
+        process = subprocess.Popen(train_command(exp_dir, *options), cwd=prepared_dir, stderr=log, stdout=log, env=ENV,
+                                   start_new_session=True)
         deadline = time.time() + 300
         while not (exp_dir / "checkpoint-6.pt").exists() and process.poll() is None and time.time() < deadline:
             time.sleep(0.05)
-        process.send_signal(signal.SIGKILL)
+        os.killpg(process.pid, signal.SIGKILL)  # the whole job, DataLoader workers included (they outlive a lone kill)
         process.wait()
     before_kill = logged_batches(log_path.read_text())
     assert (exp_dir / "checkpoint-4.pt").exists()
