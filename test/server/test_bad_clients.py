@@ -17,7 +17,7 @@ from icefall_lite.server.connection import ConnectionLimits
 
 from .conftest import Corpus, ServerThread, TinyExport, running, sherpa_recognizer
 
-LIMITS = ConnectionLimits(max_active_connections=3, max_message_size=64_000, idle_timeout=0.8, max_queue_size=4)
+LIMITS = ConnectionLimits(max_active_connections=3, max_message_size=64_000, idle_timeout=3.0, max_queue_size=4)
 Misbehaviour = Callable[[aiohttp.ClientWebSocketResponse], Awaitable[None]]
 
 
