@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Awaitable, Callable, Iterator, List, Optional, Tuple
 
 import aiohttp
@@ -108,10 +109,19 @@ def test_a_bad_client_is_told_and_dropped(
     assert close_code == code
     if error is not None:
         assert messages and error in messages[-1]["error"] and messages[-1]["code"] == code
-    warnings = [record.getMessage() for record in caplog.records if record.levelno >= logging.WARNING]
+    warnings = server_warnings(caplog)
     assert len(warnings) == 1 and "127.0.0.1" in warnings[0]
     good_client()
     assert strict_server.health()["connections"] == 0
+
+
+def server_warnings(caplog: pytest.LogCaptureFixture, wait_seconds: float = 5.0) -> List[str]:
+    """The warnings logged so far, waiting up to `wait_seconds` for the first: the server thread may log its
+    warning after the client has already seen the close."""
+    deadline = time.monotonic() + wait_seconds
+    while not any(record.levelno >= logging.WARNING for record in caplog.records) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return [record.getMessage() for record in caplog.records if record.levelno >= logging.WARNING]
 
 
 def test_a_client_that_leaves_mid_utterance_is_dropped(

@@ -4,7 +4,6 @@ decode of each file; the server's health endpoint answers; bad options are named
 from __future__ import annotations
 
 import json
-import signal
 import socket
 import subprocess
 import sys
@@ -55,8 +54,12 @@ def server_port(corpus: Corpus, tiny_export: TinyExport) -> Iterator[int]:
         assert wait_for_health(port, server)["backend"] == "sherpa-onnx"
         yield port
     finally:
-        server.send_signal(signal.SIGINT)
-        server.communicate(timeout=30)
+        server.terminate()  # SIGTERM: SIGINT is ignored by processes started from a background shell job
+        try:
+            server.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.communicate()
 
 
 def test_the_client_prints_the_offline_text_of_each_file(corpus: Corpus, tiny_export: TinyExport, server_port: int) -> None:
