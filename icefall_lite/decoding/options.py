@@ -25,10 +25,13 @@ from icefall_lite.decoding.features import AudioError
 from icefall_lite.decoding.results import decode_log_path
 from icefall_lite.model.options import build_model
 from icefall_lite.model.transducer import MissingHeadError, Transducer
+from icefall_lite.server.errors import ServerOptionError
 from icefall_lite.training.checkpoint import CheckpointError
 
 DEFAULT_BPE_MODEL = Path("data/lang_bpe_500/bpe.model")
-USER_ERRORS = (CheckpointSelectionError, CheckpointError, AudioError, FileNotFoundError, MissingHeadError)
+USER_ERRORS = (
+    CheckpointSelectionError, CheckpointError, AudioError, FileNotFoundError, MissingHeadError, ServerOptionError,
+)
 """Errors a user fixes by changing options or files: reported in one line, without a traceback."""
 CUTS_PREFIX = "librispeech_cuts_"
 

@@ -8,6 +8,7 @@
 | ``worker`` | the decoding thread: batches the streams that have a chunk ready, reports results to the event loop |
 | ``connection`` | one websocket client: limits, bad-client errors, results back to the client |
 | ``app`` | the aiohttp application: ``/`` (page or websocket), ``/health``, static files, the connection limit |
+| ``cli`` / ``errors`` | streaming_server.py's options and what they build; the error of incomplete options |
 | ``client`` | sending wave files to a server, in real time or as fast as possible |
 | ``static/`` | the web page (microphone through an AudioWorklet, or a wave file) |
 """

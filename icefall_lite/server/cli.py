@@ -27,17 +27,19 @@ from icefall_lite.model.options import add_model_arguments
 from icefall_lite.server.app import StreamingServer, ssl_context_for
 from icefall_lite.server.connection import ConnectionLimits
 from icefall_lite.server.endpoint import EndpointRules, add_endpoint_arguments
+from icefall_lite.server.errors import ServerOptionError
 from icefall_lite.server.recognizers import CheckpointRecognizer, Recognizer, SherpaRecognizer
 from icefall_lite.server.worker import BatchingOptions
 
 DECODING_METHODS = ("greedy_search", "modified_beam_search")
+ONNX_PARTS = ("encoder", "decoder", "joiner")  # --{part}-model-filename
 DEFAULT_PORT = 6006  # sherpa-onnx's
 
 
 def add_server_arguments(parser: argparse.ArgumentParser) -> None:
     """Model (export or checkpoint), search, endpointing, batching, limits, network."""
     group = parser.add_argument_group("model: an export (sherpa-onnx), or else a checkpoint (this project's decoder)")
-    for part in ("encoder", "decoder", "joiner"):
+    for part in ONNX_PARTS:
         group.add_argument(f"--{part}-model-filename", type=str, default=None, help=f"{part}-*.onnx of export-onnx.py")
     add_tokens_argument(parser)
     add_checkpoint_arguments(parser, epoch=30, avg=9)
@@ -89,14 +91,19 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
 
 def recognizer_from_args(args: argparse.Namespace) -> Recognizer:
     """sherpa-onnx on the export if ``--encoder-model-filename`` is given, else this project's decoder on the
-    checkpoint that ``--epoch/--avg/--exp-dir`` select (with one slot per possible connection)."""
+    checkpoint that ``--epoch/--avg/--exp-dir`` select (with one slot per possible connection).
+    Raises ServerOptionError naming the missing options if only part of an export is given."""
     torch.set_num_threads(args.num_threads)
     rules = EndpointRules.from_args(args)
-    onnx_files = [args.encoder_model_filename, args.decoder_model_filename, args.joiner_model_filename]
-    if any(onnx_files):
-        if not all(onnx_files):
-            raise ValueError("give all of --encoder-model-filename, --decoder-model-filename and --joiner-model-filename")
-        paths = OnnxPaths(*(Path(name) for name in onnx_files))
+    onnx_files = {f"--{part}-model-filename": getattr(args, f"{part}_model_filename") for part in ONNX_PARTS}
+    if any(onnx_files.values()):
+        missing = [option for option, name in onnx_files.items() if not name]
+        if missing:
+            raise ServerOptionError(
+                f"missing {' and '.join(missing)}: an export is served from all three of {', '.join(onnx_files)} "
+                f"(or give none of them to serve a checkpoint)"
+            )
+        paths = OnnxPaths(*(Path(name) for name in onnx_files.values()))
         return SherpaRecognizer(paths, args.tokens, rules, args.num_threads, args.decoding_method, args.num_active_paths)
     table = read_tokens(args.tokens)
     model = load_model_for_inference(args, build_model_for_tokens(args, args.tokens))

@@ -87,10 +87,12 @@ def test_the_page_is_served_at_the_root(server_port: int) -> None:
         assert "registerProcessor('resample-16k'" in response.read().decode()
 
 
-def test_half_an_export_is_refused(corpus: Corpus, tiny_export: TinyExport) -> None:
+def test_half_an_export_is_refused_in_one_line_naming_the_missing_options(corpus: Corpus, tiny_export: TinyExport) -> None:
     result = subprocess.run(
         [sys.executable, str(RECIPE / "streaming_server.py"), "--tokens", str(corpus.tokens),
          "--encoder-model-filename", str(tiny_export.onnx.encoder)],
         capture_output=True, text=True, timeout=120,
     )
-    assert result.returncode != 0 and "--decoder-model-filename" in result.stderr
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    [error] = [line for line in result.stderr.splitlines() if "Error" in line]
+    assert "ServerOptionError: missing --decoder-model-filename and --joiner-model-filename:" in error
