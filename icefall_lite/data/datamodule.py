@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,7 @@ from lhotse.dataset import (
 )
 from lhotse.dataset.dataloading import make_worker_init_fn
 from lhotse.dataset.input_strategies import AudioSamples, BatchIO, OnTheFlyFeatures, PrecomputedFeatures
+from lhotse.dataset.sampling.dynamic_bucketing import estimate_duration_buckets
 from lhotse.utils import compute_num_frames
 from torch.utils.data import DataLoader
 
@@ -49,6 +51,7 @@ INPUT_STRATEGIES = ("PrecomputedFeatures", "AudioSamples")
 FRAME_SHIFT_SECONDS = 0.01
 EVAL_NUM_BUCKETS = 10
 SHAR_CONSUMED = "shar_batches_consumed"
+BINS_ESTIMATE_CUTS = 10000  # lhotse's num_cuts_for_bins_estimate
 
 
 @dataclass
@@ -73,6 +76,7 @@ class AsrDataConfig:
     enable_musan: bool = True
     input_strategy: str = "PrecomputedFeatures"
     shar_dir: Optional[Path] = None
+    shar_buffer_size: int = 10000
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> "AsrDataConfig":
@@ -171,6 +175,13 @@ def shar_duration(shar_dir: Path, cut_filter: Callable[[Cut], bool]) -> float:
     return sum(cut.duration for cut in cuts.filter(cut_filter))
 
 
+def shar_duration_bins(shar_dir: Path, num_buckets: int) -> List[float]:
+    """The bucketing sampler's duration bins, estimated from the first BINS_ESTIMATE_CUTS cuts of the cut
+    shards alone (the sampler's own estimate would read them with their features, then read them again)."""
+    cuts = CutSet.from_shar(fields={"cuts": shar_cut_shards(shar_dir)})
+    return estimate_duration_buckets(itertools.islice(cuts, BINS_ESTIMATE_CUTS), num_buckets)
+
+
 class SharBatches:
     """One epoch of training batches read from Shar shards, resumable by count: the first `skip` batches (those a
     checkpoint says were consumed) are read and dropped, the order being the same for the same epoch and seed."""
@@ -222,6 +233,12 @@ class LibriSpeechAsrDataModule:
             "--shar-dir", type=Path, default=None,
             help="train from the lhotse Shar shards in this directory (local/export_shar.py), read lazily: ranks and "
             "DataLoader workers read disjoint shards, reshuffled each epoch (default: the cut manifests)",
+        )
+        _add_option(
+            group, "shar_buffer_size", positive_int,
+            "with --shar-dir: cuts each DataLoader worker's bucketing sampler holds; cuts read from Shar carry their "
+            "features (and audio) in memory, so this bounds the memory whatever the corpus size (about 35 KB a cut "
+            "of features)",
         )
         group.add_argument(
             "--input-strategy",
@@ -276,13 +293,17 @@ class LibriSpeechAsrDataModule:
             return_cuts=self.config.return_cuts,
         )
 
-    def _train_sampler(self, cuts: CutSet, seed: int, **distributed: int) -> Any:
-        """The bucketing (or simple) training sampler; `distributed` overrides its world_size and rank."""
+    def _train_sampler(
+        self, cuts: CutSet, seed: int, bucketing: Optional[Dict[str, Any]] = None, **distributed: int
+    ) -> Any:
+        """The bucketing (or simple) training sampler; `bucketing` overrides DynamicBucketingSampler's options
+        (default buffer_size num_buckets * 2000, icefall's), `distributed` its world_size and rank."""
         config = self.config
         if config.bucketing_sampler:
+            options = {"buffer_size": config.num_buckets * 2000, **(bucketing or {}), **distributed}
             return DynamicBucketingSampler(
                 cuts, max_duration=config.max_duration, shuffle=config.shuffle, num_buckets=config.num_buckets,
-                buffer_size=config.num_buckets * 2000, drop_last=config.drop_last, seed=seed, **distributed,
+                drop_last=config.drop_last, seed=seed, **options,
             )
         return SimpleCutSampler(
             cuts, max_duration=config.max_duration, shuffle=config.shuffle, drop_last=config.drop_last, seed=seed,
@@ -303,14 +324,19 @@ class LibriSpeechAsrDataModule:
         resume_state: Optional[Dict[str, Any]] = None, seed: int = 42,
     ) -> SharBatches:
         """Training batches of one epoch from --shar-dir: this rank's share of the shards (shuffled with the
-        epoch), split again between the DataLoader workers, each bucketing its own cuts by duration."""
+        epoch), split again between the DataLoader workers, each bucketing its own cuts by duration (holding
+        --shar-buffer-size cuts at most; the same duration bins for every worker and rank)."""
         shar_dir = self.config.shar_dir
         check_shar_shards(shar_dir, world_size * max(self.config.num_workers, 1))
         cuts = CutSet.from_shar(
             in_dir=shar_dir, split_for_dataloading=True, shuffle_shards=self.config.shuffle, stateful_shuffle=False,
             seed=seed + epoch,
         ).filter(cut_filter)
-        sampler = self._train_sampler(cuts, seed + epoch, world_size=1, rank=0)
+        bucketing = {
+            "buffer_size": self.config.shar_buffer_size,
+            "duration_bins": shar_duration_bins(shar_dir, self.config.num_buckets),
+        }
+        sampler = self._train_sampler(cuts, seed + epoch, bucketing, world_size=1, rank=0)
         loader = DataLoader(
             IterableDatasetWrapper(self._train_dataset(), sampler), batch_size=None,
             num_workers=self.config.num_workers, worker_init_fn=make_worker_init_fn(rank, world_size, seed=seed),

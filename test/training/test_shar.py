@@ -1,5 +1,6 @@
-"""train.py --shar-dir on the tiny prepared corpus: a 2-process DDP epoch over Shar shards (2 DataLoader workers
-per rank) uses every training cut exactly once; SIGKILL then --start-batch resumes with the same next batches; and
+"""train.py --shar-dir on the tiny prepared corpus: the bucketing sampler holds at most --shar-buffer-size cuts
+(their features in memory); a 2-process DDP epoch over Shar shards (2 DataLoader workers per rank) uses every
+training cut exactly once; SIGKILL then --start-batch resumes with the same next batches; and
 two torchrun "nodes" on 127.0.0.1 train together and write one set of checkpoints."""
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import sentencepiece as spm
 from lhotse import load_manifest
 
 from conftest import REPO_ROOT, TINY_VOCAB_SIZE
-from icefall_lite.data.datamodule import TrainCutFilter
+from icefall_lite.data.datamodule import AsrDataConfig, LibriSpeechAsrDataModule, TrainCutFilter
 from icefall_lite.training.checkpoint import read_checkpoint
 
 from training.test_train import TRAIN_SCRIPT, logged_batches, run_train, train_command
@@ -54,6 +55,31 @@ def test_shards_hold_cuts_features_and_audio(shar_dir: Path) -> None:
     names = sorted(path.name for path in shar_dir.iterdir())
     assert "cuts.000000.jsonl.gz" in names and "features.000000.tar" in names and "recording.000000.tar" in names
     assert len([n for n in names if n.startswith("cuts.")]) == len([n for n in names if n.startswith("features.")]) >= 6
+
+
+def most_cuts_held(prepared_dir: Path, shar_dir: Path, buffer_size: int) -> int:
+    """One epoch of shar_train_batches in this process: the most cuts read from the shards (and kept by the
+    filter) but not yet in a batch, at any batch; asserts that every kept cut came out once."""
+    sp = spm.SentencePieceProcessor(model_file=str(prepared_dir / f"data/lang_bpe_{TINY_VOCAB_SIZE}/bpe.model"))
+    keep = TrainCutFilter(sp)
+    config = AsrDataConfig(
+        manifest_dir=prepared_dir / "data/fbank", max_duration=15.0, num_buckets=2, drop_last=False, num_workers=0,
+        enable_musan=False, enable_spec_aug=False, shar_dir=shar_dir, shar_buffer_size=buffer_size,
+    )
+    emitted: List[str] = []
+    held = 0
+    for batch in LibriSpeechAsrDataModule(config).shar_train_batches(keep, epoch=1, rank=0, world_size=1):
+        emitted += [cut.id for cut in batch["supervisions"]["cut"]]
+        held = max(held, keep.kept - len(emitted))
+    assert sorted(emitted) == expected_cut_ids(prepared_dir)
+    return held
+
+
+def test_the_shar_sampler_holds_at_most_shar_buffer_size_cuts(prepared_dir: Path, shar_dir: Path) -> None:
+    """Cuts read from Shar carry their features and audio in memory: the buffer bounds the memory."""
+    num_cuts = len(expected_cut_ids(prepared_dir))
+    assert most_cuts_held(prepared_dir, shar_dir, buffer_size=6) <= 6
+    assert most_cuts_held(prepared_dir, shar_dir, buffer_size=10 * num_cuts) > num_cuts // 2
 
 
 def test_ddp_epoch_over_shar_uses_every_cut_exactly_once(prepared_dir: Path, shar_dir: Path, tmp_path: Path) -> None:

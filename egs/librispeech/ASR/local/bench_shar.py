@@ -9,6 +9,7 @@ Usage (from egs/librispeech/ASR, after prepare.sh and export_shar.py):
   ./local/bench_shar.py --source manifests
   ./local/bench_shar.py --source shar --shar-dir data/shar
   ./local/bench_shar.py --source shar --shar-dir data/shar-10x
+  ./local/bench_shar.py --source shar --shar-dir data/shar-10x --shar-buffer-size 60000   # the manifests' buffer
 Each run is its own process, so that its peak memory is its own.
 """
 
@@ -30,10 +31,13 @@ def main() -> None:
     parser.add_argument("--bpe-model", type=Path, default=Path("data/lang_bpe_1000/bpe.model"))
     parser.add_argument("--max-duration", type=float, default=40.0)
     parser.add_argument("--num-workers", type=int, default=1)
+    parser.add_argument("--shar-buffer-size", type=int, default=AsrDataConfig.shar_buffer_size,
+                        help="cuts the Shar sampler holds (default: train.py's)")
     args = parser.parse_args()
     shar_dir = args.shar_dir if args.source == "shar" else None
     config = AsrDataConfig(full_libri=False, max_duration=args.max_duration, num_workers=args.num_workers,
-                           enable_musan=False, enable_spec_aug=False, shar_dir=shar_dir)
+                           enable_musan=False, enable_spec_aug=False, shar_dir=shar_dir,
+                           shar_buffer_size=args.shar_buffer_size)
     data = LibriSpeechAsrDataModule(config)
     cut_filter = TrainCutFilter(spm.SentencePieceProcessor(model_file=str(args.bpe_model)))
     if shar_dir is None:
