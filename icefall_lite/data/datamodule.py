@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import itertools
 import logging
 from dataclasses import dataclass
@@ -169,17 +170,20 @@ def check_shar_shards(shar_dir: Optional[Path], readers: int) -> None:
         )
 
 
+def shar_cuts_alone(shar_dir: Path) -> CutSet:
+    """The Shar directory's cuts read from its cut shards alone: durations and supervisions, no features or audio."""
+    return CutSet.from_shar(fields={"cuts": shar_cut_shards(shar_dir)})
+
+
 def shar_duration(shar_dir: Path, cut_filter: Callable[[Cut], bool]) -> float:
     """Seconds of audio in the Shar directory's cuts that pass `cut_filter` (reads the cut shards only)."""
-    cuts = CutSet.from_shar(fields={"cuts": shar_cut_shards(shar_dir)})
-    return sum(cut.duration for cut in cuts.filter(cut_filter))
+    return sum(cut.duration for cut in shar_cuts_alone(shar_dir).filter(cut_filter))
 
 
 def shar_duration_bins(shar_dir: Path, num_buckets: int) -> List[float]:
     """The bucketing sampler's duration bins, estimated from the first BINS_ESTIMATE_CUTS cuts of the cut
     shards alone (the sampler's own estimate would read them with their features, then read them again)."""
-    cuts = CutSet.from_shar(fields={"cuts": shar_cut_shards(shar_dir)})
-    return estimate_duration_buckets(itertools.islice(cuts, BINS_ESTIMATE_CUTS), num_buckets)
+    return estimate_duration_buckets(itertools.islice(shar_cuts_alone(shar_dir), BINS_ESTIMATE_CUTS), num_buckets)
 
 
 class SharBatches:
@@ -319,6 +323,11 @@ class LibriSpeechAsrDataModule:
             sampler.load_state_dict(sampler_state_dict)
         return self._dataloader(self._train_dataset(), sampler, self.config.num_workers, seed)
 
+    @functools.cached_property
+    def _shar_duration_bins(self) -> List[float]:
+        """shar_duration_bins of --shar-dir, read once: the shards are the same every epoch."""
+        return shar_duration_bins(self.config.shar_dir, self.config.num_buckets)
+
     def shar_train_batches(
         self, cut_filter: Callable[[Cut], bool], epoch: int, rank: int, world_size: int,
         resume_state: Optional[Dict[str, Any]] = None, seed: int = 42,
@@ -332,10 +341,7 @@ class LibriSpeechAsrDataModule:
             in_dir=shar_dir, split_for_dataloading=True, shuffle_shards=self.config.shuffle, stateful_shuffle=False,
             seed=seed + epoch,
         ).filter(cut_filter)
-        bucketing = {
-            "buffer_size": self.config.shar_buffer_size,
-            "duration_bins": shar_duration_bins(shar_dir, self.config.num_buckets),
-        }
+        bucketing = {"buffer_size": self.config.shar_buffer_size, "duration_bins": self._shar_duration_bins}
         sampler = self._train_sampler(cuts, seed + epoch, bucketing, world_size=1, rank=0)
         loader = DataLoader(
             IterableDatasetWrapper(self._train_dataset(), sampler), batch_size=None,
