@@ -38,11 +38,16 @@ def shar_dir(prepared_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     return directory
 
 
+def train_cut_filter(prepared_dir: Path) -> TrainCutFilter:
+    """train.py's filter of the training cuts, with the prepared corpus's BPE model."""
+    sp = spm.SentencePieceProcessor(model_file=str(prepared_dir / f"data/lang_bpe_{TINY_VOCAB_SIZE}/bpe.model"))
+    return TrainCutFilter(sp)
+
+
 def expected_cut_ids(prepared_dir: Path) -> List[str]:
     """The training cuts train.py keeps (its TrainCutFilter)."""
-    sp = spm.SentencePieceProcessor(model_file=str(prepared_dir / f"data/lang_bpe_{TINY_VOCAB_SIZE}/bpe.model"))
     cuts = load_manifest(prepared_dir / "data/fbank/librispeech_cuts_train-clean-100.jsonl.gz")
-    return sorted(cut.id for cut in cuts.filter(TrainCutFilter(sp)))
+    return sorted(cut.id for cut in cuts.filter(train_cut_filter(prepared_dir)))
 
 
 def logged_cut_ids(log_dir: Path) -> List[str]:
@@ -60,8 +65,7 @@ def test_shards_hold_cuts_features_and_audio(shar_dir: Path) -> None:
 def most_cuts_held(prepared_dir: Path, shar_dir: Path, buffer_size: int) -> int:
     """One epoch of shar_train_batches in this process: the most cuts read from the shards (and kept by the
     filter) but not yet in a batch, at any batch; asserts that every kept cut came out once."""
-    sp = spm.SentencePieceProcessor(model_file=str(prepared_dir / f"data/lang_bpe_{TINY_VOCAB_SIZE}/bpe.model"))
-    keep = TrainCutFilter(sp)
+    keep = train_cut_filter(prepared_dir)
     config = AsrDataConfig(
         manifest_dir=prepared_dir / "data/fbank", max_duration=15.0, num_buckets=2, drop_last=False, num_workers=0,
         enable_musan=False, enable_spec_aug=False, shar_dir=shar_dir, shar_buffer_size=buffer_size,
