@@ -3,11 +3,18 @@ loss), plus the CTC and attention-decoder losses of the heads the model has, wei
 
 Example::
 
+    AsrLossConfig.add_arguments(parser)               # --bpe-model, --prune-range, --ctc-loss-scale, ...
+    config = AsrLossConfig.from_args(args)
     check_loss_scales(model.config, config)          # train.py does it before starting
     objective = AsrObjective(sp, config, model.config)
     loss, stats = objective(model, batch, batch_idx_train, device)
 """
 
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Dict, Tuple
 
 import sentencepiece as spm
@@ -17,13 +24,54 @@ from torch import Tensor, nn
 from icefall_lite.model.config import TransducerConfig
 from icefall_lite.model.transducer import combine_losses
 from icefall_lite.training.metrics import LossStats
-from icefall_lite.training.options import TrainConfig
+from icefall_lite.training.options import add_config_arguments, config_from_args
 
 SUBSAMPLING_FACTOR = 4
 TRANSDUCER_STAT_NAMES = {"pruned": ("simple_loss", "pruned_loss"), "full": ("transducer_loss",)}
 
 
-def check_loss_scales(model_config: TransducerConfig, config: TrainConfig) -> None:
+@dataclass(frozen=True)
+class AsrLossConfig:
+    """The ASR objective's options, icefall's names and defaults (section 5.1 of the spec)."""
+
+    bpe_model: Path = Path("data/lang_bpe_500/bpe.model")
+    transducer_loss: str = "pruned"
+    prune_range: int = 5
+    lm_scale: float = 0.25
+    am_scale: float = 0.0
+    simple_loss_scale: float = 0.5
+    warm_step: int = 2000
+    ctc_loss_scale: float = 0.2
+    attention_decoder_loss_scale: float = 0.8
+
+    @staticmethod
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        add_config_arguments(
+            parser.add_argument_group("ASR loss options"), AsrLossConfig, _HELP,
+            positive_ints={"prune_range"}, choices={"transducer_loss": tuple(TRANSDUCER_STAT_NAMES)},
+        )
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> AsrLossConfig:
+        return config_from_args(cls, args)
+
+
+_HELP = {
+    "bpe_model": "sentencepiece model of the BPE units",
+    "transducer_loss": "pruned: icefall's simple + pruned RNN-T losses; full: the exact RNN-T loss on packed "
+    "logits (icefall_lite.transducer_loss; no simple loss, no pruning)",
+    "prune_range": "symbols per frame kept by the pruned RNN-T loss",
+    "lm_scale": "weight of the LM-only term in the smoothed simple loss",
+    "am_scale": "weight of the AM-only term in the smoothed simple loss",
+    "simple_loss_scale": "weight of the simple loss after warm-up",
+    "warm_step": "batches over which the loss weights move from (1.0, 0.1) to (simple_loss_scale, 1.0)",
+    "ctc_loss_scale": "weight of the CTC loss (--use-ctc 1); 1 when it is the only loss",
+    "attention_decoder_loss_scale": "weight of the attention-decoder loss (--use-attention-decoder 1); without the "
+    "transducer, it and --ctc-loss-scale must sum to 1",
+}
+
+
+def check_loss_scales(model_config: TransducerConfig, config: AsrLossConfig) -> None:
     """icefall's rules: CTC alone has scale 1; CTC with the attention decoder and no transducer, scales summing
     to 1. Raises ValueError naming the options."""
     if model_config.use_transducer or not model_config.use_ctc:
@@ -49,7 +97,11 @@ class AsrObjective:
     the exact loss alone with --transducer-loss full.
     """
 
-    def __init__(self, sp: spm.SentencePieceProcessor, config: TrainConfig, model_config: TransducerConfig) -> None:
+    stat_unit = "frames"
+    # The Zipformer's layer drop skips whole layers in some steps: their parameters get no gradient then.
+    find_unused_parameters = True
+
+    def __init__(self, sp: spm.SentencePieceProcessor, config: AsrLossConfig, model_config: TransducerConfig) -> None:
         self.sp = sp
         self.config = config
         names = TRANSDUCER_STAT_NAMES[config.transducer_loss] if model_config.use_transducer else ()

@@ -20,25 +20,27 @@ import torch
 
 @dataclass(frozen=True)
 class LossStats:
-    """Named loss sums over utterances, with the number of frames and utterances they cover."""
+    """Named loss sums over utterances, with the number of frames and utterances they cover. `unit` names what
+    `frames` counts in the logs: "frames" (encoder frames, ASR) or e.g. "crops" (one per utterance, speaker)."""
 
     sums: Mapping[str, float] = field(default_factory=dict)
     frames: float = 0.0
     utterances: float = 0.0
+    unit: str = "frames"
 
     @classmethod
-    def zeros(cls, names: Iterable[str]) -> "LossStats":
-        return cls({name: 0.0 for name in names})
+    def zeros(cls, names: Iterable[str], unit: str = "frames") -> "LossStats":
+        return cls({name: 0.0 for name in names}, unit=unit)
 
     def __add__(self, other: "LossStats") -> "LossStats":
         names = list(self.sums) + [name for name in other.sums if name not in self.sums]
         sums = {name: self.sums.get(name, 0.0) + other.sums.get(name, 0.0) for name in names}
-        return LossStats(sums, self.frames + other.frames, self.utterances + other.utterances)
+        return LossStats(sums, self.frames + other.frames, self.utterances + other.utterances, self.unit)
 
     def decayed(self, factor: float) -> "LossStats":
         """Every sum multiplied by `factor`: icefall's running total forgets old batches this way."""
         sums = {name: value * factor for name, value in self.sums.items()}
-        return LossStats(sums, self.frames * factor, self.utterances * factor)
+        return LossStats(sums, self.frames * factor, self.utterances * factor, self.unit)
 
     def per_frame(self) -> Dict[str, float]:
         """Every named sum divided by the number of frames."""
@@ -52,8 +54,8 @@ class LossStats:
     def with_values(self, values: torch.Tensor) -> "LossStats":
         """The same names with the values of `to_tensor`'s layout (e.g. after summing over ranks)."""
         numbers = values.tolist()
-        return LossStats(dict(zip(self.sums, numbers)), numbers[-2], numbers[-1])
+        return LossStats(dict(zip(self.sums, numbers)), numbers[-2], numbers[-1], self.unit)
 
     def __str__(self) -> str:
         numbers = ", ".join(f"{name}={value:.4g}" for name, value in self.per_frame().items())
-        return f"[{numbers}, over {self.frames:.0f} frames]"
+        return f"[{numbers}, over {self.frames:.0f} {self.unit}]"

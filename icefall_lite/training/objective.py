@@ -8,6 +8,8 @@ Example::
 
     class MyObjective:
         stat_names = ("loss", "ce_loss")
+        stat_unit = "frames"
+        find_unused_parameters = False
         def __call__(self, model, batch, batch_idx_train, device):
             ce = ...                                      # () float, summed over utterances
             return ce, LossStats({"loss": ce.item(), "ce_loss": ce.item()}, frames=..., utterances=...)
@@ -22,9 +24,13 @@ from icefall_lite.training.metrics import LossStats
 
 
 class Objective(Protocol):
-    """A task's loss. `stat_names` lists the names of the LossStats it returns, "loss" (the one optimized) first."""
+    """A task's loss. `stat_names` lists the names of the LossStats it returns, "loss" (the one optimized) first;
+    `stat_unit` is what their `frames` count ("frames", "crops"); `find_unused_parameters` tells DDP whether some
+    parameters may get no gradient in a step (layer drop, optional heads)."""
 
     stat_names: Tuple[str, ...]
+    stat_unit: str
+    find_unused_parameters: bool
 
     def __call__(
         self, model: nn.Module, batch: Dict[str, Any], batch_idx_train: int, device: torch.device

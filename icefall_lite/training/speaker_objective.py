@@ -1,7 +1,7 @@
 """The speaker model's training objective: cross-entropy over the training speakers, with the AM-softmax margin
 warmed up linearly from 0 to --margin over --margin-warmup-batches.
 
-Statistics are per utterance (LossStats' "frames" are the utterances): ``loss`` is the mean cross-entropy and
+Statistics are per crop (LossStats' "frames" count the crops, one per utterance): ``loss`` is the mean cross-entropy and
 ``error`` the top-1 classification error rate of the batch's crops.
 
 Example::
@@ -53,6 +53,8 @@ class SpeakerObjective:
     """Runs the SpeakerModel on a SpeakerDataset batch; the Trainer's Objective."""
 
     stat_names = ("loss", "error")
+    stat_unit = "crops"
+    find_unused_parameters = False
 
     def __init__(self, config: SpeakerLossConfig) -> None:
         self.config = config
@@ -73,4 +75,4 @@ class SpeakerObjective:
         )
         utterances = float(targets.numel())
         sums = {"loss": loss.detach().item(), "error": float(errors)}
-        return loss, LossStats(sums, frames=utterances, utterances=utterances)
+        return loss, LossStats(sums, frames=utterances, utterances=utterances, unit="crops")

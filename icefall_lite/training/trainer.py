@@ -8,7 +8,7 @@ the objective is logged per frame and written to tensorboard under its own name.
 
 Example::
 
-    trainer = Trainer(model, AsrObjective(sp, config, model.config), config, context, params)
+    trainer = Trainer(model, AsrObjective(sp, loss_config, model.config), config, context, params)
     trainer.resume_if_requested()
     for epoch in range(trainer.state.cur_epoch, config.num_epochs + 1):
         trainer.train_one_epoch(epoch, data, train_cuts, valid_cuts)
@@ -164,7 +164,9 @@ class Trainer:
         if config.inf_check:
             register_inf_check_hooks(self.model)
         self.ddp_model: nn.Module = (
-            DistributedDataParallel(self.model, find_unused_parameters=True) if context.is_distributed else self.model
+            DistributedDataParallel(self.model, find_unused_parameters=objective.find_unused_parameters)
+            if context.is_distributed
+            else self.model
         )
         self.writer = (
             SummaryWriter(str(self.exp_dir / "tensorboard")) if config.tensorboard and context.is_main else None
@@ -283,7 +285,7 @@ class Trainer:
     ) -> LossStats:
         """Train over `train_dl` (one epoch); returns the epoch's loss statistics (summed over ranks)."""
         self.model.train()
-        running = epoch_total = LossStats.zeros(self.objective.stat_names)
+        running = epoch_total = LossStats.zeros(self.objective.stat_names, self.objective.stat_unit)
         start, audio_seconds, prefix = time.time(), 0.0, f"Epoch {epoch}"
         for batch, is_new in self._in_lockstep(train_dl):
             self.state.batch_idx_train += 1
@@ -292,7 +294,7 @@ class Trainer:
                 logging.info(f"{prefix}, batch {self.state.batches_in_epoch} cuts: {batch_cut_ids(batch)}")
             loss, stats = self.compute_loss(self.ddp_model, batch)
             if not is_new:
-                loss, stats = loss * 0.0, LossStats.zeros(self.objective.stat_names)
+                loss, stats = loss * 0.0, LossStats.zeros(self.objective.stat_names, self.objective.stat_unit)
             if self._step(loss, batch):
                 running = running.decayed(1 - 1 / self.config.reset_interval) + stats
                 epoch_total = epoch_total + stats
@@ -368,7 +370,7 @@ class Trainer:
     def validate(self, data: LibriSpeechAsrDataModule, valid_cuts: CutSet) -> LossStats:
         """Loss on the validation cuts (summed over ranks); logged and written to tensorboard."""
         self.model.eval()
-        total = LossStats.zeros(self.objective.stat_names)
+        total = LossStats.zeros(self.objective.stat_names, self.objective.stat_unit)
         for batch in data.eval_dataloaders(valid_cuts):
             _, stats = self.compute_loss(self.model, batch)
             total = total + stats

@@ -24,7 +24,7 @@ CHECKPOINT = ["--epoch", "2", "--avg", "1"]
 def test_train_two_steps_through_the_shared_trainer(speaker_dir: Path, tmp_path: Path) -> None:
     exp_dir = tmp_path / "exp"
     result = run_script("train.py", speaker_dir, *train_args(exp_dir, "--num-epochs", "1", "--batch-size", "8"))
-    steps = re.findall(r"Epoch 1, batch (\d+), loss\[loss=([\d.]+), error=([\d.]+), over 8 frames\]", result.stderr)
+    steps = re.findall(r"Epoch 1, batch (\d+), loss\[loss=([\d.]+), error=([\d.]+), over 8 crops\]", result.stderr)
     assert [int(batch) for batch, _, _ in steps] == [1, 2]  # 16 training cuts, 8 per batch
     assert all(np.isfinite(float(loss)) for _, loss, _ in steps)
     assert "4 training speakers" in result.stderr and "epoch ETA" in result.stderr
@@ -42,7 +42,7 @@ def test_train_with_two_ddp_processes(speaker_dir: Path, tmp_path: Path) -> None
     )
     assert "rank 1 of 2" in (next((exp_dir / "log").glob("log-train-*-1"))).read_text()
     # 16 cuts over 2 ranks of 4-cut batches: 2 steps, each over 8 crops (summed over ranks at the epoch's end)
-    assert re.search(r"Epoch 1 done: train loss\[loss=[\d.]+, error=[\d.]+, over 16 frames\]", result.stderr)
+    assert re.search(r"Epoch 1 done: train loss\[loss=[\d.]+, error=[\d.]+, over 16 crops\]", result.stderr)
     assert read_checkpoint(exp_dir / "epoch-1.pt")["batch_idx_train"] == 2
 
 

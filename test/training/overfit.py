@@ -29,10 +29,9 @@ from icefall_lite.export.inputs import SAMPLE_RATE
 from icefall_lite.model.config import TransducerConfig, ZipformerConfig
 from icefall_lite.model.transducer import Transducer
 from icefall_lite.model.warmup import set_batch_count
-from icefall_lite.training.asr_objective import TRANSDUCER_STAT_NAMES, AsrObjective
+from icefall_lite.training.asr_objective import TRANSDUCER_STAT_NAMES, AsrLossConfig, AsrObjective
 from icefall_lite.training.metrics import LossStats
 from icefall_lite.training.optim import Eden, ScaledAdam
-from icefall_lite.training.options import TrainConfig
 
 MAX_STEPS = 800
 FIRST_CHECK, CHECK_EVERY = 200, 25
@@ -76,8 +75,8 @@ def train_until_reproduced(
     ``train_batch(step)`` (default: ``batch`` itself; e.g. ShiftedBatches).
     Returns the steps taken, the last step's loss statistics and the last hypotheses."""
     references = batch["supervisions"]["text"]
-    config = TrainConfig(warm_step=50, use_fp16=False, am_scale=AM_SCALE, transducer_loss=transducer_loss)
-    objective = AsrObjective(sp, config, model.config)
+    loss_config = AsrLossConfig(warm_step=50, am_scale=AM_SCALE, transducer_loss=transducer_loss)
+    objective = AsrObjective(sp, loss_config, model.config)
     watched = TRANSDUCER_STAT_NAMES[transducer_loss][-1]
     optimizer = ScaledAdam(model.parameters(), lr=0.05, clipping_scale=2.0)
     scheduler = Eden(optimizer, lr_batches=100, lr_epochs=3.5, warmup_batches=20)

@@ -25,12 +25,13 @@ from icefall_lite.model.options import add_model_arguments, build_model, transdu
 from icefall_lite.training.distributed import DistributedContext, launch
 from icefall_lite.training.options import TrainConfig, add_training_arguments
 from icefall_lite.training.trainer import Trainer, begin_training_run
-from icefall_lite.training.asr_objective import AsrObjective, check_loss_scales
+from icefall_lite.training.asr_objective import AsrLossConfig, AsrObjective, check_loss_scales
 
 
 def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_training_arguments(parser)
+    AsrLossConfig.add_arguments(parser)
     add_model_arguments(parser)
     LibriSpeechAsrDataModule.add_arguments(parser)
     return parser
@@ -42,9 +43,10 @@ def count_parameters(model: torch.nn.Module) -> int:
 
 def run(context: DistributedContext, args: argparse.Namespace) -> None:
     config = begin_training_run(context, args)
-    if not Path(config.bpe_model).is_file():
-        raise FileNotFoundError(f"--bpe-model {config.bpe_model} not found: run ./prepare.sh (stage 5) first")
-    sp = spm.SentencePieceProcessor(model_file=str(config.bpe_model))
+    loss_config = AsrLossConfig.from_args(args)
+    if not Path(loss_config.bpe_model).is_file():
+        raise FileNotFoundError(f"--bpe-model {loss_config.bpe_model} not found: run ./prepare.sh (stage 5) first")
+    sp = spm.SentencePieceProcessor(model_file=str(loss_config.bpe_model))
     model = build_model(args, vocab_size=sp.get_piece_size(), blank_id=sp.piece_to_id("<blk>"))
     logging.info(f"Number of model parameters: {count_parameters(model)}")
 
@@ -59,7 +61,7 @@ def run(context: DistributedContext, args: argparse.Namespace) -> None:
     logging.info(f"{counting_filter.summary()}; {epoch_audio_seconds / 3600:.2f} h of training audio per epoch")
     valid_cuts = data.valid_cuts()
 
-    trainer = Trainer(model, AsrObjective(sp, config, model.config), config, context, params={"args": vars(args)})
+    trainer = Trainer(model, AsrObjective(sp, loss_config, model.config), config, context, params={"args": vars(args)})
     trainer.resume_if_requested()
 
     def train_batches(epoch: int) -> Iterable:
@@ -77,7 +79,8 @@ def main() -> None:
     args = get_parser().parse_args()
     try:
         # The vocabulary is the BPE model's, read later; the options' checks do not depend on it.
-        check_loss_scales(transducer_config_from_args(args, vocab_size=500), TrainConfig.from_args(args))
+        TrainConfig.from_args(args)
+        check_loss_scales(transducer_config_from_args(args, vocab_size=500), AsrLossConfig.from_args(args))
     except ValueError as error:
         sys.exit(f"train.py: error: {error}")
     launch(run, world_size=args.world_size, master_port=args.master_port, args=args)
