@@ -1,5 +1,5 @@
-"""The speaker recipe's scripts end to end on the tiny corpus: train.py (1 process and 2-process DDP) through the
-shared Trainer, evaluate.py, export.py and pretrained.py, and their errors on bad inputs."""
+"""The speaker recipe's scripts end to end on the tiny corpus: train.py (1 process, 2-process DDP, fp16 and
+resume) through the shared Trainer, evaluate.py, export.py and pretrained.py, and their errors on bad inputs."""
 
 from __future__ import annotations
 
@@ -44,6 +44,23 @@ def test_train_with_two_ddp_processes(speaker_dir: Path, tmp_path: Path) -> None
     # 16 cuts over 2 ranks of 4-cut batches: 2 steps, each over 8 crops (summed over ranks at the epoch's end)
     assert re.search(r"Epoch 1 done: train loss\[loss=[\d.]+, error=[\d.]+, over 16 crops\]", result.stderr)
     assert read_checkpoint(exp_dir / "epoch-1.pt")["batch_idx_train"] == 2
+
+
+def test_fp16_training_resumed_at_an_epoch_boundary_equals_training_straight_through(
+    speaker_dir: Path, tmp_path: Path
+) -> None:
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    fp16 = ("--use-fp16", "1", "--save-every-n", "1000")
+    run_script("train.py", speaker_dir, *train_args(straight, "--num-epochs", "2", *fp16))
+    run_script("train.py", speaker_dir, *train_args(resumed, "--num-epochs", "1", *fp16))
+    result = run_script("train.py", speaker_dir, *train_args(resumed, "--num-epochs", "2", "--start-epoch", "2", *fp16))
+    assert "grad_scale" in result.stderr
+    expected, actual = read_checkpoint(straight / "epoch-2.pt"), read_checkpoint(resumed / "epoch-2.pt")
+    assert actual["batch_idx_train"] == expected["batch_idx_train"] == 8
+    for name, tensor in expected["model"].items():
+        torch.testing.assert_close(actual["model"][name], tensor, msg=name)
+    for name, tensor in expected["model_avg"].items():
+        torch.testing.assert_close(actual["model_avg"][name], tensor, msg=name)
 
 
 def test_evaluate_writes_results(speaker_dir: Path, trained_exp: Path) -> None:
