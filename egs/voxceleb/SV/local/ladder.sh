@@ -10,7 +10,8 @@
 #   conformer_mean_softmax             --encoder conformer --pooling mean --loss softmax
 #   conformer_attention_am_softmax     --encoder conformer --pooling self-attention --loss am-softmax (run.sh's model)
 #   conformer_statistics_am_softmax    --encoder conformer --pooling attentive-statistics --loss am-softmax
-# Finished trainings and evaluations are not redone.
+# Finished trainings and evaluations are not redone. MASTER_PORT=P picks another DDP port than 12354 (to run beside
+# another training).
 set -euo pipefail
 
 recipe_dir=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)
@@ -18,6 +19,7 @@ repo_root=$(cd "$recipe_dir/../../.." && pwd)
 export PYTHONPATH="$repo_root${PYTHONPATH:+:$PYTHONPATH}"
 cd "$recipe_dir"
 readonly num_epochs=6
+readonly master_port=${MASTER_PORT:-12354}
 readonly all_rungs=(transformer_mean_softmax conformer_mean_softmax conformer_attention_am_softmax
                     conformer_statistics_am_softmax)
 
@@ -44,7 +46,7 @@ for rung in "${rungs[@]}"; do
   exp_dir=conformer_am_softmax/exp-ladder-$rung
   log "rung $rung: ${rung_options[*]}"
   run_once "$exp_dir/.train.done" ./conformer_am_softmax/train.py "${rung_options[@]}" --exp-dir "$exp_dir" \
-    --num-epochs "$num_epochs" --world-size 2 --num-threads 1 --num-workers 1
+    --num-epochs "$num_epochs" --world-size 2 --master-port "$master_port" --num-threads 1 --num-workers 1
   run_once "$exp_dir/.evaluate.done" ./conformer_am_softmax/evaluate.py "${rung_options[@]}" --exp-dir "$exp_dir" \
     --epoch "$num_epochs" --avg 2
 done
