@@ -126,7 +126,9 @@ def add_config_arguments(
         )
 
 
-def _argument_type(config_field: dataclasses.Field, positive_ints: Collection[str], positive_floats: Collection[str]) -> Any:
+def _argument_type(
+    config_field: dataclasses.Field, positive_ints: Collection[str], positive_floats: Collection[str]
+) -> Any:
     if config_field.name in positive_ints:
         return positive_int
     if config_field.name in positive_floats:

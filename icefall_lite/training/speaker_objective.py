@@ -75,4 +75,4 @@ class SpeakerObjective:
         )
         utterances = float(targets.numel())
         sums = {"loss": loss.detach().item(), "error": float(errors)}
-        return loss, LossStats(sums, frames=utterances, utterances=utterances, unit="crops")
+        return loss, LossStats(sums, frames=utterances, utterances=utterances, unit=self.stat_unit)
