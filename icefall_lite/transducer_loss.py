@@ -15,11 +15,19 @@ Usage::
 
 The lattice arithmetic (the forward-backward recursion and the arc occupation probabilities) is
 `icefall_lite.rnnt_loss`'s: per row, only the log-probabilities of the row's target symbol and of blank enter it.
+
+`chunked_transducer_loss` goes further, for training: it takes the joiner instead of its output, runs it on a few
+thousand packed rows at a time and keeps only each row's two log-probabilities; the backward recomputes each chunk
+(`torch.utils.checkpoint`), so the logits never exist whole, not even once::
+
+    loss = chunked_transducer_loss(joiner.logits_of_sum, encoder_proj, decoder_proj, targets, logit_lengths,
+                                   target_lengths, num_classes=V, blank=0, reduction="sum")
 """
 
-from typing import Tuple
+from typing import Callable, Optional, Tuple
 
 import torch
+import torch.utils.checkpoint
 from torch import Tensor
 
 from icefall_lite.rnnt_loss import (
@@ -29,11 +37,13 @@ from icefall_lite.rnnt_loss import (
     _check_integer,
     _check_ndim,
     _exp_,
+    _LogSoftmaxGather,
     _logsumexp_last_dim,
     _reduce,
     _scores_and_grads,
     _warn_if_modified_infeasible,
     make_boundary,
+    mutual_information_recursion,
 )
 
 _NEG_INF = float("-inf")
@@ -72,7 +82,11 @@ def packed_pair_indices(logit_lengths: Tensor, target_lengths: Tensor) -> Tuple[
       frame_index: (R,) int64 into encoder_out.reshape(N * T_max, D), R = sum_i T_i * (U_i + 1);
       symbol_index: (R,) int64 into decoder_out.reshape(N * (U_max + 1), D).
     """
-    mask = packed_cell_mask(logit_lengths, target_lengths)
+    return _pair_indices_of_mask(packed_cell_mask(logit_lengths, target_lengths))
+
+
+def _pair_indices_of_mask(mask: Tensor) -> Tuple[Tensor, Tensor]:
+    """`packed_pair_indices` from the (N, T_max, U_max + 1) cell mask."""
     batch, num_frames, num_rows = mask.shape
     device = mask.device
     utterance = torch.arange(batch, device=device).view(-1, 1, 1)
@@ -114,6 +128,14 @@ def pack_pairs(encoder_out: Tensor, decoder_out: Tensor, logit_lengths: Tensor, 
       (sum_i T_i * (U_i + 1), D) float, utterance i's rows in row-major (t, u) order: what `transducer_loss`
       expects after the joiner's nonlinearity and output layer.
     """
+    _check_pair_inputs(encoder_out, decoder_out, logit_lengths, target_lengths)
+    frame_index, symbol_index = packed_pair_indices(logit_lengths, target_lengths)
+    dim = encoder_out.shape[2]
+    return _GatherSum.apply(encoder_out.reshape(-1, dim), frame_index, decoder_out.reshape(-1, dim), symbol_index)
+
+
+def _check_pair_inputs(encoder_out: Tensor, decoder_out: Tensor, logit_lengths: Tensor, target_lengths: Tensor) -> None:
+    """encoder_out (N, T_max, D) and decoder_out (N, U_max + 1, D) agree, and the lengths fit them."""
     _check_ndim("encoder_out", encoder_out, 3, "(N, T_max, D)")
     _check_ndim("decoder_out", decoder_out, 3, "(N, U_max + 1, D)")
     if encoder_out.shape[0] != decoder_out.shape[0] or encoder_out.shape[2] != decoder_out.shape[2]:
@@ -129,9 +151,6 @@ def pack_pairs(encoder_out: Tensor, decoder_out: Tensor, logit_lengths: Tensor, 
             f"logit_lengths must be <= T_max = {encoder_out.shape[1]} (encoder_out's frames), "
             f"got {int(logit_lengths.max())}"
         )
-    frame_index, symbol_index = packed_pair_indices(logit_lengths, target_lengths)
-    dim = encoder_out.shape[2]
-    return _GatherSum.apply(encoder_out.reshape(-1, dim), frame_index, decoder_out.reshape(-1, dim), symbol_index)
 
 
 # --------------------------------------------------------------------------------------------
@@ -176,19 +195,26 @@ def _check_targets(targets: Tensor, target_lengths: Tensor, num_classes: int, bl
             raise ValueError(f"targets must be {what}, got targets[{i}, {u}] = {int(targets[i, u])}")
 
 
+def _check_targets_and_options(
+    targets: Tensor, num_classes: int, blank: int, reduction: str, ref_name: str, ref: Tensor
+) -> None:
+    """targets (N, U_max) integers on the device of `ref`, blank in [0, V), a known reduction."""
+    _check_ndim("targets", targets, 2, "(N, U_max)")
+    _check_integer("targets", targets)
+    _check_device("targets", targets, ref_name, ref)
+    _check_choice("reduction", reduction, REDUCTIONS)
+    if not 0 <= blank < num_classes:
+        raise ValueError(f"blank must be in [0, V = {num_classes}) (logits' columns), got {blank}")
+
+
 def _check_inputs(
     logits: Tensor, targets: Tensor, logit_lengths: Tensor, target_lengths: Tensor, blank: int, reduction: str
 ) -> None:
     _check_ndim("logits", logits, 2, "(sum_i T_i * (U_i + 1), V)")
     if not logits.dtype.is_floating_point:
         raise TypeError(f"logits must be a float tensor, got {logits.dtype}")
-    _check_ndim("targets", targets, 2, "(N, U_max)")
-    _check_integer("targets", targets)
-    _check_device("targets", targets, "logits", logits)
-    _check_choice("reduction", reduction, REDUCTIONS)
     num_classes = logits.shape[1]
-    if not 0 <= blank < num_classes:
-        raise ValueError(f"blank must be in [0, V = {num_classes}) (logits' columns), got {blank}")
+    _check_targets_and_options(targets, num_classes, blank, reduction, "logits", logits)
     _check_lengths(logit_lengths, target_lengths, targets.shape[0], targets.shape[1], "logits", logits)
     expected_rows = packed_row_count(logit_lengths, target_lengths)
     if logits.shape[0] != expected_rows:
@@ -228,6 +254,15 @@ class _PackedLattice:
         full = rows.new_full(self.mask.shape, _NEG_INF)
         return full.masked_scatter_(self.mask, rows).transpose(1, 2)
 
+    def arc_logprobs(self, symbol_logprobs: Tensor, blank_logprobs: Tensor, one_sym_per_frame: bool):
+        """Per-row log-probabilities (R,) of the row's symbol and of blank -> the lattice's px and py:
+        px (B, S, T+1), or (B, S, T) if one_sym_per_frame; py (B, S+1, T)."""
+        px = self.to_lattice(symbol_logprobs)[:, :-1]
+        py = self.to_lattice(blank_logprobs)
+        if not one_sym_per_frame:  # column T: no symbol after the last frame
+            px = torch.nn.functional.pad(px, (0, 1), value=_NEG_INF)
+        return px, py
+
 
 class _TransducerLoss(torch.autograd.Function):
     """-log p(targets | logits) per utterance; the backward writes the gradient into the logits if allowed."""
@@ -243,10 +278,7 @@ class _TransducerLoss(torch.autograd.Function):
             log_norm = _logsumexp_last_dim(logits, _CHUNK_ELEMENTS).squeeze(1)
         symbol_logprobs = logits.gather(1, lattice.row_symbols.view(-1, 1)).squeeze(1) - log_norm
         blank_logprobs = logits[:, blank] - log_norm
-        px = lattice.to_lattice(symbol_logprobs)[:, :-1]
-        py = lattice.to_lattice(blank_logprobs)
-        if not one_sym_per_frame:  # column T: no symbol after the last frame
-            px = torch.nn.functional.pad(px, (0, 1), value=_NEG_INF)
+        px, py = lattice.arc_logprobs(symbol_logprobs, blank_logprobs, one_sym_per_frame)
         total, px_grad, py_grad = _scores_and_grads(px, py, lattice.boundary, with_grads=ctx.needs_input_grad[0])
         ctx.lattice, ctx.blank, ctx.from_log_softmax, ctx.in_place = lattice, blank, from_log_softmax, in_place
         if px_grad is None:
@@ -317,6 +349,69 @@ def transducer_loss(
     in_place = logits.grad_fn is not None and not from_log_softmax
     loss = _TransducerLoss.apply(logits, lattice, blank, from_log_softmax, one_sym_per_frame, in_place)
     return _reduce(loss, reduction)
+
+
+# Rows of the chunked loss's joiner calls: about this many logits each (4 MiB in float32), so that a chunk's
+# logits, their gradient and the joiner's own activations stay small beside the model.
+_JOINER_CHUNK_ELEMENTS = 1 << 20
+
+
+def _chunk_arc_logprobs(
+    joiner: Callable[[Tensor], Tensor], encoder_rows: Tensor, frame_index: Tensor, decoder_rows: Tensor,
+    symbol_index: Tensor, classes: Tensor,
+) -> Tensor:
+    """One chunk of rows: joiner(encoder_rows[frame_index] + decoder_rows[symbol_index]) (r, V), log-softmaxed and
+    gathered at classes (r, 2) (the row's symbol, blank) -> (r, 2) float32 log-probabilities."""
+    logits = joiner(encoder_rows.index_select(0, frame_index) + decoder_rows.index_select(0, symbol_index))
+    return _LogSoftmaxGather.apply(logits.float(), classes)
+
+
+def chunked_transducer_loss(
+    joiner: Callable[[Tensor], Tensor], encoder_out: Tensor, decoder_out: Tensor, targets: Tensor,
+    logit_lengths: Tensor, target_lengths: Tensor, num_classes: int, blank: int = 0, reduction: str = "mean",
+    one_sym_per_frame: bool = False, rows_per_chunk: Optional[int] = None,
+) -> Tensor:
+    """`transducer_loss(joiner(pack_pairs(encoder_out, decoder_out, ...)), ...)` without the packed logits.
+
+    The joiner runs on `rows_per_chunk` packed rows at a time; of each chunk's (rows, V) logits only the
+    log-probabilities of the row's symbol and of blank are kept, and the backward recomputes the chunk
+    (`torch.utils.checkpoint`, non-reentrant: the joiner's parameters get their gradients as in any graph, DDP and
+    autocast included). Memory: one chunk's logits and gradient, instead of all of them.
+
+    Args:
+      joiner: (r, D) float -> (r, V) float raw logits (e.g. `Joiner.logits_of_sum`).
+      encoder_out: (N, T_max, D) float (projected for the joiner); decoder_out: (N, U_max + 1, D) float.
+      targets: (N, U_max) int, as `transducer_loss`'s; logit_lengths: (N,) int, 1 <= T_i <= T_max;
+        target_lengths: (N,) int, 0 <= U_i <= U_max.
+      num_classes: V, the joiner's output size (the targets are checked against it).
+      blank, reduction, one_sym_per_frame: as `transducer_loss`'s.
+      rows_per_chunk: rows per joiner call; None: about 2^20 / V.
+    Returns:
+      the loss, reduced as `reduction`; equal to `transducer_loss` on the joiner's packed output.
+    """
+    _check_pair_inputs(encoder_out, decoder_out, logit_lengths, target_lengths)
+    _check_targets_and_options(targets, num_classes, blank, reduction, "encoder_out", encoder_out)
+    _check_lengths(logit_lengths, target_lengths, targets.shape[0], targets.shape[1], "encoder_out", encoder_out)
+    _check_targets(targets, target_lengths, num_classes, blank)
+    lattice = _PackedLattice(targets, logit_lengths, target_lengths, blank)
+    if one_sym_per_frame:
+        _warn_if_modified_infeasible(lattice.boundary)
+    frame_index, symbol_index = _pair_indices_of_mask(lattice.mask)
+    classes = torch.stack([lattice.row_symbols, torch.full_like(lattice.row_symbols, blank)], dim=1)
+    encoder_rows = encoder_out.reshape(-1, encoder_out.shape[2])
+    decoder_rows = decoder_out.reshape(-1, decoder_out.shape[2])
+    step = rows_per_chunk or max(1, _JOINER_CHUNK_ELEMENTS // num_classes)
+    pieces = [
+        torch.utils.checkpoint.checkpoint(
+            _chunk_arc_logprobs, joiner, encoder_rows, frame_index[start : start + step], decoder_rows,
+            symbol_index[start : start + step], classes[start : start + step], use_reentrant=False,
+        )
+        for start in range(0, classes.shape[0], step)
+    ]
+    logprobs = torch.cat(pieces)
+    with torch.autocast(device_type=logprobs.device.type, enabled=False):  # the lattice in float32
+        px, py = lattice.arc_logprobs(logprobs[:, 0], logprobs[:, 1], one_sym_per_frame)
+        return _reduce(-mutual_information_recursion(px, py, lattice.boundary), reduction)
 
 
 def pack_padded_logits(logits: Tensor, logit_lengths: Tensor, target_lengths: Tensor) -> Tensor:

@@ -1,5 +1,6 @@
 """Tests of icefall_lite.transducer_loss: the exact RNN-T loss on packed logits (optimized_transducer's interface)."""
 
+import warnings
 from typing import List
 
 import pytest
@@ -7,7 +8,13 @@ import torch
 import torchaudio
 
 from icefall_lite.rnnt_loss import rnnt_loss
-from icefall_lite.transducer_loss import pack_padded_logits, pack_pairs, packed_row_count, transducer_loss
+from icefall_lite.transducer_loss import (
+    chunked_transducer_loss,
+    pack_padded_logits,
+    pack_pairs,
+    packed_row_count,
+    transducer_loss,
+)
 
 BLANK = 0
 
@@ -197,3 +204,87 @@ def test_bad_inputs_raise_errors_naming_the_argument():
         with pytest.raises((ValueError, TypeError), match=message):
             transducer_loss(**{**good, **change})
     assert torch.isfinite(transducer_loss(**{**good, "targets": padding_blank}))
+
+
+class RecordingJoiner(torch.nn.Module):
+    """linear(tanh(x)), (r, D) -> (r, V), remembering the rows of every call."""
+
+    def __init__(self, dim: int, classes: int) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(dim, classes)
+        self.call_rows: List[int] = []
+
+    def forward(self, pairs):
+        self.call_rows.append(pairs.shape[0])
+        return self.linear(torch.tanh(pairs))
+
+
+def random_joiner_case(frame_lens: List[int], symbol_lens: List[int], classes: int, dim: int = 6):
+    gen = torch.Generator().manual_seed(5)
+    torch.manual_seed(5)
+    batch, frames, num_symbols = len(frame_lens), max(frame_lens), max(symbol_lens)
+    encoder_out = torch.randn(batch, frames, dim, generator=gen, requires_grad=True)
+    decoder_out = torch.randn(batch, num_symbols + 1, dim, generator=gen, requires_grad=True)
+    targets = torch.randint(1, classes, (batch, max(num_symbols, 1)), generator=gen)
+    lengths = torch.tensor(frame_lens), torch.tensor(symbol_lens)
+    return RecordingJoiner(dim, classes), encoder_out, decoder_out, targets, *lengths
+
+
+@pytest.mark.parametrize("one_sym_per_frame", [False, True])
+@pytest.mark.parametrize("frame_lens,symbol_lens,classes", CASES)
+def test_chunked_loss_equals_the_loss_of_the_packed_joiner_output(frame_lens, symbol_lens, classes, one_sym_per_frame):
+    joiner, encoder_out, decoder_out, targets, logit_lengths, target_lengths = random_joiner_case(
+        frame_lens, symbol_lens, classes
+    )
+    weights = torch.rand(len(frame_lens), generator=torch.Generator().manual_seed(3))
+    inputs = (encoder_out, decoder_out, *joiner.parameters())
+    kwargs = dict(blank=BLANK, reduction="none", one_sym_per_frame=one_sym_per_frame)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the modified topology's infeasible cases warn
+        logits = joiner(pack_pairs(encoder_out, decoder_out, logit_lengths, target_lengths))
+        expected = transducer_loss(logits, targets, logit_lengths, target_lengths, **kwargs)
+        expected_grads = torch.autograd.grad((weights * expected.nan_to_num(posinf=0)).sum(), inputs)
+        losses = chunked_transducer_loss(
+            joiner, encoder_out, decoder_out, targets, logit_lengths, target_lengths, classes, rows_per_chunk=5,
+            **kwargs,
+        )
+        grads = torch.autograd.grad((weights * losses.nan_to_num(posinf=0)).sum(), inputs)
+    torch.testing.assert_close(losses, expected, rtol=1e-5, atol=1e-5)
+    for grad, expected_grad in zip(grads, expected_grads):
+        torch.testing.assert_close(grad, expected_grad, rtol=1e-4, atol=1e-5)
+
+
+def test_chunked_loss_runs_the_joiner_on_chunks_only_and_recomputes_them_in_the_backward():
+    joiner, encoder_out, decoder_out, targets, logit_lengths, target_lengths = random_joiner_case(
+        [30, 4, 17, 1, 25], [12, 1, 0, 7, 3], 20
+    )
+    rows = packed_row_count(logit_lengths, target_lengths)
+    loss = chunked_transducer_loss(
+        joiner, encoder_out, decoder_out, targets, logit_lengths, target_lengths, 20, rows_per_chunk=64
+    )
+    forward_calls = list(joiner.call_rows)
+    assert max(forward_calls) <= 64 < rows and sum(forward_calls) == rows
+    loss.backward()
+    assert sorted(joiner.call_rows[len(forward_calls):]) == sorted(forward_calls)  # each chunk once more
+    assert all(torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0 for p in joiner.parameters())
+
+
+def test_chunked_loss_bad_inputs_raise_errors_naming_the_argument():
+    joiner, encoder_out, decoder_out, targets, logit_lengths, target_lengths = random_joiner_case([3, 2], [2, 1], 5)
+    good = dict(
+        joiner=joiner, encoder_out=encoder_out, decoder_out=decoder_out, targets=targets,
+        logit_lengths=logit_lengths, target_lengths=target_lengths, num_classes=5,
+    )
+    blank_target = targets.clone()
+    blank_target[0, 1] = BLANK
+    for change, message in [
+        (dict(num_classes=3), r"targets must be in \[0, V = 3\)"),
+        (dict(targets=blank_target), r"targets must be different from blank = 0, got targets\[0, 1\] = 0"),
+        (dict(logit_lengths=torch.tensor([4, 2])), "logit_lengths must be <= T_max = 3"),
+        (dict(target_lengths=torch.tensor([3, 1])), r"target_lengths must be in \[0, U_max = 2\]"),
+        (dict(decoder_out=decoder_out[:, :, :4]), "must agree on N and D"),
+        (dict(reduction="avg"), "reduction must be one of"),
+        (dict(blank=7), r"blank must be in \[0, V = 5\)"),
+    ]:
+        with pytest.raises((ValueError, TypeError), match=message):
+            chunked_transducer_loss(**{**good, **change})

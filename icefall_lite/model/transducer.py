@@ -28,7 +28,7 @@ from icefall_lite.rnnt_loss import (
     rnnt_loss_pruned,
     rnnt_loss_smoothed,
 )
-from icefall_lite.transducer_loss import pack_pairs, transducer_loss
+from icefall_lite.transducer_loss import chunked_transducer_loss
 
 LOSS_TYPES = ("pruned", "full")
 HEAD_OPTIONS = {  # head -> (its module, the option that adds it, what needs it)
@@ -184,12 +184,10 @@ class Transducer(nn.Module):
     def _full_loss(
         self, encoder_out: Tensor, encoder_lens: Tensor, decoder_out: Tensor, y_padded: Tensor, y_lens: Tensor
     ) -> Tensor:
-        """The exact RNN-T loss, summed: the joiner runs on the sum_i T_i * (S_i + 1) valid cells only."""
-        pairs = pack_pairs(
-            self.joiner.encoder_proj(encoder_out), self.joiner.decoder_proj(decoder_out), encoder_lens, y_lens
+        """The exact RNN-T loss, summed: the joiner runs on the sum_i T_i * (S_i + 1) valid cells only, a chunk of
+        them at a time (recomputed in the backward), so the packed logits never exist whole."""
+        return chunked_transducer_loss(
+            self.joiner.logits_of_sum, self.joiner.encoder_proj(encoder_out), self.joiner.decoder_proj(decoder_out),
+            y_padded, encoder_lens, y_lens, num_classes=self.config.vocab_size, blank=self.config.blank_id,
+            reduction="sum",
         )
-        logits = self.joiner.logits_of_sum(pairs)
-        with torch.autocast(device_type=encoder_out.device.type, enabled=False):
-            return transducer_loss(
-                logits.float(), y_padded, encoder_lens, y_lens, blank=self.config.blank_id, reduction="sum"
-            )

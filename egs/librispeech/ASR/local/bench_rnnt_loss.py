@@ -9,6 +9,9 @@ not keep are freed before the backward):
               additive joiner am_pruned + lm_pruned; loss 0.5 * simple + pruned.
   full-packed icefall_lite.transducer_loss: transducer_loss (exact loss, packed logits) on the
               additive joiner pack_pairs(am, lm), of shape (sum_i T_i * (U_i + 1), V).
+  full-chunked icefall_lite.transducer_loss: chunked_transducer_loss (the exact loss as train.py's
+              --transducer-loss full computes it): the additive joiner runs on 2^20 / V packed rows
+              at a time, each chunk recomputed in the backward; the packed logits never exist whole.
   optimized-transducer  optimized_transducer.transducer_loss (1.4, when it is installed) on the
               same packed logits pack_pairs(am, lm).
   torchaudio  torchaudio.functional.rnnt_loss (blank 0) on the full additive joiner
@@ -37,7 +40,7 @@ passive waiting puts idle OpenMP threads to sleep instead.
 Example (the numbers in docs/BENCHMARKS.md):
   python egs/librispeech/ASR/local/bench_rnnt_loss.py --threads 2
   python egs/librispeech/ASR/local/bench_rnnt_loss.py --threads 2 --sizes 8,200,50,500 --spreads 1 0.5 \
-      --paths torchaudio full-packed optimized-transducer pruned
+      --paths torchaudio full-packed full-chunked optimized-transducer pruned
 """
 
 import argparse
@@ -67,7 +70,8 @@ def get_args() -> argparse.Namespace:
     )
     parser.add_argument("--repeats", type=int, default=15, help="timed passes of the fast paths")
     parser.add_argument(
-        "--reference-repeats", type=int, default=3, help="timed passes of the full losses (torchaudio, full-packed, optimized-transducer)"
+        "--reference-repeats", type=int, default=3,
+        help="timed passes of the full losses (torchaudio, full-packed, full-chunked, optimized-transducer)",
     )
     parser.add_argument(
         "--skip-reference-above",
@@ -158,6 +162,19 @@ def _full_packed_loss(am, lm, symbols, boundary):
     return transducer_loss(logits, symbols, logit_lengths, target_lengths, blank=0, reduction="sum")
 
 
+def _full_chunked_loss(am, lm, symbols, boundary):
+    from icefall_lite.transducer_loss import chunked_transducer_loss
+
+    return chunked_transducer_loss(
+        _identity, am, lm, symbols, boundary[:, 3], boundary[:, 2], num_classes=am.shape[2], blank=0, reduction="sum"
+    )
+
+
+def _identity(pairs):
+    """The additive joiner's output layer: the sum am + lm itself."""
+    return pairs
+
+
 def _optimized_transducer_loss(am, lm, symbols, boundary):
     import optimized_transducer
 
@@ -169,7 +186,8 @@ def _optimized_transducer_loss(am, lm, symbols, boundary):
 
 
 LOSSES: Dict[str, Callable] = {
-    "pruned": _pruned_loss, "full-packed": _full_packed_loss, "optimized-transducer": _optimized_transducer_loss,
+    "pruned": _pruned_loss, "full-packed": _full_packed_loss, "full-chunked": _full_chunked_loss,
+    "optimized-transducer": _optimized_transducer_loss,
     "torchaudio": _torchaudio_loss,
 }
 FAST_PATHS = ("pruned",)
